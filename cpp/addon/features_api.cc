@@ -1,0 +1,135 @@
+// Feature extraction surface: files or waveforms through a frontend, and WAV decoding.
+#include <memory>
+
+#include "async_job.h"
+#include "audio/wav.h"
+#include "extract/extract.h"
+#include "extract/stft_pool_frontend.h"
+#include "surfaces.h"
+#include "tensor_bridge.h"
+
+namespace asd::addon {
+
+namespace {
+
+std::optional<double> get_optional_number(const Napi::Object& o, const char* key, std::optional<double> fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (v.IsNull()) return std::nullopt;
+  return get_number(o, key, 0);
+}
+
+// `{ type: 'stft_pool', pool, nFft, hopLength, nMels, power, fMin, fMax, useLog, temporalNorm }`
+std::shared_ptr<extract::Frontend> frontend_from_js(const Napi::Object& cfg) {
+  const std::string type = get_string(cfg, "type", "");
+  if (type != "stft_pool") throw Napi::TypeError::New(cfg.Env(), "unknown frontend type \"" + type + "\" (available: stft_pool)");
+  features::StftOptions o = features::StftPool::raw_spec_options();
+  o.n_fft = get_int(cfg, "nFft", o.n_fft);
+  o.hop_length = get_int(cfg, "hopLength", o.hop_length);
+  o.power = get_number(cfg, "power", o.power);
+  o.f_min = get_optional_number(cfg, "fMin", o.f_min);
+  o.f_max = get_optional_number(cfg, "fMax", o.f_max);
+  auto mels = get_optional_number(cfg, "nMels", o.n_mels ? std::optional<double>(static_cast<double>(*o.n_mels)) : std::nullopt);
+  o.n_mels = mels ? std::optional<int64_t>(static_cast<int64_t>(*mels)) : std::nullopt;
+  o.use_log = get_bool(cfg, "useLog", o.use_log);
+  o.temporal_norm = get_bool(cfg, "temporalNorm", o.temporal_norm);
+  try {
+    return std::make_shared<extract::StftPoolFrontend>(get_string(cfg, "pool", "time_mean"), o);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(cfg.Env(), e.what());
+  }
+}
+
+struct ExtractSetup {
+  std::shared_ptr<extract::Frontend> frontend;
+  extract::ExtractOptions opts;
+  torch::Device device = torch::kCPU;
+};
+
+ExtractSetup setup_from_js(const Napi::Object& o) {
+  Napi::Value f = o.Get("frontend");
+  if (!f.IsObject()) throw Napi::TypeError::New(o.Env(), "options.frontend must be an object");
+  ExtractSetup s;
+  s.frontend = frontend_from_js(f.As<Napi::Object>());
+  s.opts.length = get_int(o, "length", 0);
+  s.opts.batch_size = get_int(o, "batchSize", 64);
+  s.opts.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
+  try {
+    s.device = parse_device(get_string(o, "device", "cpu"));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(o.Env(), e.what());
+  }
+  return s;
+}
+
+Napi::Value outputs_to_js(Napi::Env env, extract::Outputs& out) {
+  auto obj = Napi::Object::New(env);
+  for (auto& [name, t] : out) obj.Set(name, tensor_to_js(env, t));
+  return obj;
+}
+
+// extractFiles(paths, options, onProgress?) → { promise: { embed: {data, shape}, ... }, cancel }
+Napi::Value extract_files_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto paths = strings_from_js(info[0], "paths");
+  ExtractSetup s = setup_from_js(get_options(info, 1));
+  return start_job<extract::Outputs>(
+      env, info[2], s.device, {},
+      [paths = std::move(paths), s](const RunContext& ctx) { return extract::extract_files(*s.frontend, paths, s.opts, ctx); },
+      outputs_to_js);
+}
+
+// frontendForward(wave {data, shape: [B, L]}, options, onProgress?) — waveforms already in memory.
+Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  torch::Tensor wave = tensor_from_js(info[0], "wave");
+  if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2) throw Napi::TypeError::New(env, "wave must be float32 with shape [batch, samples]");
+  ExtractSetup s = setup_from_js(get_options(info, 1));
+  return start_job<extract::Outputs>(
+      env, info[2], s.device, {info[0]},
+      [wave, s](const RunContext& ctx) {
+        torch::NoGradGuard no_grad;
+        s.frontend->to(ctx.device);
+        extract::Outputs all;
+        const int64_t n = wave.size(0);
+        std::vector<std::vector<torch::Tensor>> parts;
+        for (int64_t b = 0; b < n; b += s.opts.batch_size) {
+          ctx.check();
+          auto out = s.frontend->forward(wave.slice(0, b, std::min(n, b + s.opts.batch_size)).to(ctx.device));
+          if (parts.empty()) parts.resize(out.size());
+          for (size_t i = 0; i < out.size(); ++i) {
+            if (all.size() < out.size()) all.emplace_back(out[i].first, torch::Tensor());
+            parts[i].push_back(out[i].second.to(torch::kCPU));
+          }
+          ctx.report(std::min(n, b + s.opts.batch_size), n);
+        }
+        for (size_t i = 0; i < all.size(); ++i) all[i].second = torch::cat(parts[i], 0);
+        return all;
+      },
+      outputs_to_js);
+}
+
+// readWav(path, length) → float32 samples (cropped/tiled when length > 0).
+Napi::Value read_wav_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "readWav(path, length): path must be a string");
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int64_t length = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
+  return start_job<torch::Tensor>(
+      env, info[2], torch::kCPU, {},
+      [path, length](const RunContext&) {
+        torch::Tensor w = audio::read_wav(path);
+        return length > 0 ? audio::crop_or_tile(w, length) : w;
+      },
+      [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return tensor_to_js(e, t); });
+}
+
+}  // namespace
+
+void register_features(Napi::Env env, Napi::Object exports) {
+  exports.Set("extractFiles", Napi::Function::New(env, extract_files_js, "extractFiles"));
+  exports.Set("frontendForward", Napi::Function::New(env, frontend_forward_js, "frontendForward"));
+  exports.Set("readWav", Napi::Function::New(env, read_wav_js, "readWav"));
+}
+
+}  // namespace asd::addon

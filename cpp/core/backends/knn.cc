@@ -1,0 +1,72 @@
+#include "backends/knn.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace asd::backends {
+
+Knn::Knn(KnnOptions opts) : GroupedBackend<KnnRefs>(opts.sep_section), opts_(opts) {
+  if (opts_.n_neighbors_so < 1) {
+    throw std::invalid_argument("Expected n_neighbors > 0. Got " +
+                                std::to_string(opts_.n_neighbors_so));
+  }
+  if (opts_.memory_budget_bytes < 1) throw std::invalid_argument("Knn: memory budget must be > 0");
+}
+
+KnnRefs Knn::fit_group(const EmbedSet& group, const RunContext& ctx) {
+  ctx.check();
+  if (!group.is_target.defined()) throw std::invalid_argument("Knn fit: is_target is required");
+  torch::Tensor embed = group.embed.to(ctx.device, torch::kFloat32);
+  if (opts_.metric == Metric::Cosine) embed = l2_normalize(embed);
+
+  const torch::Tensor is_target = group.is_target.to(ctx.device);
+  const torch::Tensor source_rows = torch::nonzero(is_target == 0).flatten();
+  const torch::Tensor target_rows = torch::nonzero(is_target == 1).flatten();
+  if (source_rows.size(0) + target_rows.size(0) != group.rows()) {
+    throw std::invalid_argument("Knn fit: is_target values must be 0 (source) or 1 (target)");
+  }
+  if (source_rows.size(0) == 0) {
+    throw std::invalid_argument("Knn fit: found 0 source rows (is_target == 0); at least 1 is required");
+  }
+
+  KnnRefs refs;
+  refs.source = embed.index_select(0, source_rows);  // never affected by SMOTE
+  if (target_rows.size(0) == 0) warnings.push_back("number of target data is 0.");
+  if (target_rows.size(0) > 0 && opts_.n_neighbors_ta > 0) {
+    if (opts_.smote_ratio != 0) {
+      // §1.3: SMOTE-oversample the target rows (imbalanced-learn semantics, MT19937 seed 0),
+      // re-normalise in cosine mode; T = original target rows followed by the synthetic ones.
+      throw std::invalid_argument("SMOTE oversampling (smote_ratio > 0) is not available yet");
+    }
+    refs.target = embed.index_select(0, target_rows);
+  }
+  return refs;
+}
+
+torch::Tensor Knn::score_group(const KnnRefs& refs, const EmbedSet& group,
+                               const RunContext& ctx) const {
+  torch::Tensor queries = group.embed.to(ctx.device, torch::kFloat32);
+  if (opts_.metric == Metric::Cosine) queries = l2_normalize(queries);
+
+  DistanceOptions dist;
+  dist.memory_budget_bytes = opts_.memory_budget_bytes;
+  const int64_t n = queries.size(0);
+  const bool with_target = refs.target.defined();
+  const int64_t split = with_target ? n / 2 : n;  // progress: source pass, then target pass
+
+  torch::Tensor score = knn_smallest(queries, refs.source.to(ctx.device), opts_.n_neighbors_so,
+                                     sub_context(ctx, 0, split, n), dist)
+                            .values.mean(1);
+  if (with_target) {
+    const torch::Tensor d_target =
+        knn_smallest(queries, refs.target.to(ctx.device), opts_.n_neighbors_ta,
+                     sub_context(ctx, split, n, n), dist)
+            .values.mean(1);
+    score = torch::minimum(score, d_target);
+  }
+  // Cosine mode reports ‖â − b̂‖ / 2, in [0, 1].
+  if (opts_.metric == Metric::Cosine) score = score / 2;
+  return score;
+}
+
+}  // namespace asd::backends

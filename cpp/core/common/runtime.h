@@ -1,0 +1,56 @@
+// Run-time settings shared by every core function: device selection, thread count,
+// progress reporting and cooperative cancellation. No Node headers here (house rule).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+namespace asd {
+
+// Parses "cpu", "cuda" or "cuda:N"; throws a clear error when CUDA is asked for but this
+// build (or this machine) has none.
+torch::Device parse_device(const std::string& spec);
+
+// Sets LibTorch's intra-op thread count (0 = all hardware threads). Returns the count in force.
+int set_num_threads(int n);
+int get_num_threads();
+
+// Thrown by long operations when their CancelToken fires; the addon maps it to an AbortError.
+struct Cancelled : std::runtime_error {
+  Cancelled() : std::runtime_error("operation was aborted") {}
+};
+
+// Shared flag a caller flips to ask a running operation to stop at its next check point.
+struct CancelToken {
+  std::atomic<bool> flag{false};
+  void cancel() { flag.store(true); }
+  bool cancelled() const { return flag.load(); }
+  void check() const {
+    if (cancelled()) throw Cancelled();
+  }
+};
+
+// Progress callback: (done, total) in the operation's own units (clips, query rows, ...).
+// Called from the worker thread; must be cheap and thread-safe.
+using ProgressFn = std::function<void(int64_t done, int64_t total)>;
+
+// Context passed to every long core call.
+struct RunContext {
+  torch::Device device = torch::kCPU;
+  const CancelToken* cancel = nullptr;
+  ProgressFn progress;
+
+  void check() const {
+    if (cancel) cancel->check();
+  }
+  void report(int64_t done, int64_t total) const {
+    if (progress) progress(done, total);
+  }
+};
+
+}  // namespace asd

@@ -1,0 +1,52 @@
+#include "extract/extract.h"
+
+#include <future>
+#include <stdexcept>
+
+#include "audio/wav.h"
+
+namespace asd::extract {
+
+Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths, const ExtractOptions& opts,
+                      const RunContext& ctx) {
+  if (opts.batch_size <= 0) throw std::invalid_argument("batch_size must be positive");
+  if (opts.length <= 0 && opts.batch_size != 1 && paths.size() > 1) {
+    // Whole clips of different lengths cannot be stacked.
+    throw std::invalid_argument("extracting whole clips (no crop length) needs batch_size 1");
+  }
+  torch::NoGradGuard no_grad;
+  frontend.to(ctx.device);
+  const int64_t n = static_cast<int64_t>(paths.size());
+  RunContext io_ctx;  // decoding reports no progress of its own; cancellation still applies
+  io_ctx.cancel = ctx.cancel;
+
+  auto load = [&](int64_t start) {
+    const int64_t end = std::min(n, start + opts.batch_size);
+    std::vector<std::string> batch(paths.begin() + start, paths.begin() + end);
+    return audio::load_batch(batch, opts.length, io_ctx, opts.io_threads);
+  };
+
+  std::vector<std::vector<torch::Tensor>> parts;
+  std::vector<std::string> names;
+  std::future<torch::Tensor> next;
+  if (n > 0) next = std::async(std::launch::async, load, 0);
+  for (int64_t start = 0; start < n; start += opts.batch_size) {
+    torch::Tensor wave = next.get();
+    ctx.check();
+    if (start + opts.batch_size < n) next = std::async(std::launch::async, load, start + opts.batch_size);
+    Outputs out = frontend.forward(wave.to(ctx.device));
+    if (parts.empty()) {
+      for (auto& kv : out) names.push_back(kv.first);
+      parts.resize(out.size());
+    }
+    if (out.size() != names.size()) throw std::logic_error("frontend returned a different set of outputs");
+    for (size_t i = 0; i < out.size(); ++i) parts[i].push_back(out[i].second.to(torch::kCPU));
+    ctx.report(std::min(n, start + opts.batch_size), n);
+  }
+  if (next.valid()) next.wait();
+  Outputs result;
+  for (size_t i = 0; i < names.size(); ++i) result.emplace_back(names[i], torch::cat(parts[i], 0));
+  return result;
+}
+
+}  // namespace asd::extract

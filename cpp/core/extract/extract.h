@@ -1,0 +1,24 @@
+// Batched extraction from files: decode on worker threads, prefetch the next batch while the
+// current one runs through the frontend, concatenate outputs in input order.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/runtime.h"
+#include "extract/frontend.h"
+
+namespace asd::extract {
+
+struct ExtractOptions {
+  int64_t length = 0;      // samples after crop/tile (int(16000 * sec)); 0 = keep each clip whole
+  int64_t batch_size = 64;
+  int io_threads = 2;      // decoder threads per batch
+};
+
+// Runs `frontend` over `paths` (in order) and returns each output concatenated over batches, on
+// the CPU. Progress is reported in clips; cancellation is checked between batches.
+Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths, const ExtractOptions& opts,
+                      const RunContext& ctx);
+
+}  // namespace asd::extract

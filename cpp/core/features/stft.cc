@@ -1,0 +1,119 @@
+#include "features/stft.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+namespace asd::features {
+namespace {
+
+constexpr double kLogEps = 2.220446049250313e-16;  // float64 machine epsilon, as the reference
+
+double hz_to_mel(double f) { return 2595.0 * std::log10(1.0 + f / 700.0); }
+
+// Bin centre frequencies exactly as the reference builds them: float32 linspace(0, sr//2, n).
+torch::Tensor bin_frequencies(int64_t sr, int64_t n_freqs) {
+  return torch::linspace(0.0, static_cast<double>(sr / 2), n_freqs, torch::kFloat32);
+}
+
+// torchaudio.functional.melscale_fbanks(mel_scale="htk", norm=None), reproduced op by op in
+// float32 so the weights round the same way: (n_freqs, n_mels).
+torch::Tensor htk_mel_filterbank(int64_t sr, int64_t n_freqs, double f_min, double f_max, int64_t n_mels) {
+  const torch::Tensor all_freqs = bin_frequencies(sr, n_freqs);
+  const torch::Tensor m_pts = torch::linspace(hz_to_mel(f_min), hz_to_mel(f_max), n_mels + 2, torch::kFloat32);
+  const torch::Tensor f_pts = 700.0 * (torch::pow(10.0, m_pts / 2595.0) - 1.0);
+  const torch::Tensor f_diff = f_pts.slice(0, 1) - f_pts.slice(0, 0, -1);
+  const torch::Tensor slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1);
+  const torch::Tensor down = (-1.0 * slopes.slice(1, 0, -2)) / f_diff.slice(0, 0, -1);
+  const torch::Tensor up = slopes.slice(1, 2) / f_diff.slice(0, 1);
+  return torch::clamp_min(torch::min(down, up), 0.0);
+}
+
+}  // namespace
+
+Stft::Stft(const StftOptions& options) : options_(options) {
+  const auto& o = options_;
+  if (o.sr <= 0 || o.n_fft <= 0 || o.hop_length <= 0) {
+    throw std::invalid_argument("STFT: sr, n_fft and hop_length must be positive");
+  }
+  if (!(o.power > 0.0)) throw std::invalid_argument("STFT: power must be positive");
+
+  // Folding the 1/sqrt(Σw²) normalisation into the window is exact up to rounding, since the
+  // FFT is linear, and saves a pass over the complex spectrum.
+  const torch::Tensor hann = torch::hann_window(o.n_fft, /*periodic=*/true, torch::kFloat32);
+  window_ = hann / hann.pow(2).sum().sqrt();
+
+  const int64_t n_freqs = o.n_fft / 2 + 1;
+  if (o.n_mels) {
+    if (*o.n_mels <= 0) throw std::invalid_argument("STFT: n_mels must be positive");
+    const double f_min = o.f_min.value_or(0.0);
+    const double f_max = o.f_max.value_or(static_cast<double>(o.sr / 2));
+    if (!(f_min >= 0.0 && f_min < f_max)) {
+      throw std::invalid_argument("STFT: mel band needs 0 <= f_min < f_max, got " + std::to_string(f_min) + "–" +
+                                  std::to_string(f_max) + " Hz");
+    }
+    filterbank_ = htk_mel_filterbank(o.sr, n_freqs, f_min, f_max, *o.n_mels);
+    bin_end_ = n_freqs;
+  } else {
+    // Left/right search-sort of the float32 grid: keep bins with f_min <= freq <= f_max.
+    const torch::Tensor freqs = bin_frequencies(o.sr, n_freqs);
+    const float* f = freqs.data_ptr<float>();
+    bin_begin_ = 0;
+    bin_end_ = n_freqs;
+    if (o.f_min) {
+      const float lo = static_cast<float>(*o.f_min);
+      while (bin_begin_ < n_freqs && f[bin_begin_] < lo) ++bin_begin_;
+    }
+    if (o.f_max) {
+      const float hi = static_cast<float>(*o.f_max);
+      bin_end_ = 0;
+      while (bin_end_ < n_freqs && f[bin_end_] <= hi) ++bin_end_;
+    }
+    if (bin_end_ <= bin_begin_) throw std::invalid_argument("STFT: no frequency bin lies in [f_min, f_max]");
+  }
+}
+
+Stft& Stft::to(torch::Device device) {
+  window_ = window_.to(device);
+  if (filterbank_.defined()) filterbank_ = filterbank_.to(device);
+  return *this;
+}
+
+int64_t Stft::num_bins() const { return options_.n_mels ? *options_.n_mels : bin_end_ - bin_begin_; }
+
+int64_t Stft::num_frames(int64_t length) const {
+  return 1 + (length + 2 * (options_.n_fft / 2) - options_.n_fft) / options_.hop_length;
+}
+
+torch::Tensor Stft::forward(const torch::Tensor& wave) const {
+  TORCH_CHECK(wave.dim() == 1 || wave.dim() == 2, "STFT: expected a (B, L) or (L) wave, got ", wave.dim(),
+              " dimensions");
+  TORCH_CHECK(wave.is_floating_point(), "STFT: expected a floating-point wave");
+  const auto& o = options_;
+  const torch::Tensor x = wave.dim() == 1 ? wave.unsqueeze(0) : wave;
+  const auto opts = x.options();
+
+  const int64_t pad = o.n_fft / 2;
+  const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
+  torch::Tensor y = torch::fft::rfft(frames * window_.to(opts)).abs();  // (B, T, n_fft/2+1)
+  if (o.power != 1.0) y = y.pow(o.power);
+
+  if (filterbank_.defined()) {
+    y = torch::matmul(y, filterbank_.to(opts));  // (B, T, n_mels)
+  } else {
+    y = y.narrow(-1, bin_begin_, bin_end_ - bin_begin_);
+  }
+  if (o.use_log) y = torch::clamp_min(y, kLogEps).log10() * (20.0 / o.power);
+  y = y.transpose(1, 2);  // (B, F, T)
+  if (o.temporal_norm) y = y - y.mean(-1, /*keepdim=*/true);
+  y = y.contiguous();
+  return wave.dim() == 1 ? y.squeeze(0) : y;
+}
+
+torch::Tensor fft_magnitude(const torch::Tensor& wave) {
+  TORCH_CHECK(wave.dim() == 1 || wave.dim() == 2, "FFT: expected a (B, L) or (L) wave, got ", wave.dim(),
+              " dimensions");
+  return torch::fft::rfft(wave).abs();
+}
+
+}  // namespace asd::features

@@ -1,0 +1,34 @@
+// Builds the native addon with cmake-js (headers from node-api-headers: nothing is downloaded)
+// and copies it to build/Release/asdkit.node, where node-gyp-build finds it.
+//   node scripts/build-native.mjs [--dest DIR] [--debug] [--tests]
+// Environment: LIBTORCH or Torch_DIR select a LibTorch; ASDKIT_JOBS sets build parallelism.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const args = process.argv.slice(2);
+const debug = args.includes('--debug');
+const tests = args.includes('--tests');
+const destIdx = args.indexOf('--dest');
+const dest = destIdx >= 0 ? path.resolve(root, args[destIdx + 1]) : path.join(root, 'build', debug ? 'Debug' : 'Release');
+const config = debug ? 'Debug' : 'Release';
+const outDir = path.join(root, 'build', 'cmake');
+const jobs = process.env.ASDKIT_JOBS ?? String(os.availableParallelism());
+
+const require = createRequire(import.meta.url);
+const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+const cmd = [cmakeJs, 'build', '--out', outDir, '--config', config, '--parallel', jobs];
+if (tests) cmd.push('--CDASDKIT_BUILD_TESTS=ON');
+console.error(`asdkit: building the native addon (${config}, ${jobs} jobs)`);
+const r = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit' });
+if (r.status !== 0) {
+  console.error('asdkit: native build failed. It needs cmake, a C++17 compiler, LibTorch (Debian: libtorch-dev, or set LIBTORCH) and libsndfile (libsndfile1-dev).');
+  process.exit(r.status ?? 1);
+}
+mkdirSync(dest, { recursive: true });
+copyFileSync(path.join(outDir, config, 'asdkit.node'), path.join(dest, 'asdkit.node'));
+console.error(`asdkit: addon at ${path.relative(root, path.join(dest, 'asdkit.node'))}`);

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+/** `asdkit` command line: one module per command; errors end in one clear line and exit 1. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { SkipError } from '../util/files.js';
+import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
+import { recipesCommand, runCommand } from './commands/run.js';
+import { evaluateCommand, extractCommand, scoreCommand, tableCommand } from './commands/steps.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('asdkit')
+  .usage('$0 <command> [options]')
+  .command(demoCommand)
+  .command(synthCommand)
+  .command(runCommand)
+  .command(recipesCommand)
+  .command(extractCommand)
+  .command(scoreCommand)
+  .command(evaluateCommand)
+  .command(tableCommand)
+  .command(doctorCommand)
+  .demandCommand(1, 'name a command (see --help)')
+  .strict()
+  .help()
+  .fail((msg, err, y) => {
+    if (err instanceof SkipError) {
+      console.error(`warning: ${err.message}`);
+    } else if (err) {
+      console.error(`asdkit: error: ${err.message}`);
+    } else {
+      console.error(`asdkit: error: ${msg}\n(see asdkit --help)`);
+    }
+    process.exit(1);
+  })
+  .parseAsync();

@@ -1,0 +1,2 @@
+export * from './years.js';
+export * from './filename.js';

@@ -1,0 +1,143 @@
+/**
+ * Loads the compiled addon (build/Release or prebuilds/, through node-gyp-build) and gives its
+ * surface types. Everything heavy returns a job handle; `runJob` turns it into a Promise that
+ * honours an AbortSignal.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface TensorLike<T extends ArrayLike<number> | BigInt64Array = Float32Array> {
+  data: T;
+  shape: number[];
+}
+
+export interface NativeJob<T> {
+  promise: Promise<T>;
+  cancel(): void;
+}
+
+export type ProgressFn = (done: number, total: number) => void;
+
+export interface NativeInfo {
+  torchVersion: string;
+  builtWithCuda: boolean;
+  cudaAvailable: boolean;
+  cudaDeviceCount: number;
+  numThreads: number;
+  hardwareThreads: number;
+}
+
+export interface NativeFrontendConfig {
+  type: 'stft_pool';
+  pool: string;
+  nFft?: number;
+  hopLength?: number;
+  nMels?: number | null;
+  power?: number;
+  fMin?: number | null;
+  fMax?: number | null;
+  useLog?: boolean;
+  temporalNorm?: boolean;
+}
+
+export interface NativeExtractOptions {
+  frontend: NativeFrontendConfig;
+  length: number;
+  batchSize?: number;
+  ioThreads?: number;
+  device?: string;
+}
+
+export interface NativeEmbedSet {
+  embed: TensorLike<Float32Array>;
+  section: Int32Array;
+  isTarget: Int32Array;
+}
+
+export interface NativeBackendConfig {
+  kind: string;
+  params: Record<string, number | string | boolean>;
+  memoryBudgetBytes?: number;
+}
+
+export interface NativeAddon {
+  info(): NativeInfo;
+  setNumThreads(n: number): number;
+  checkDevice(spec: string): string;
+  readWav(path: string, length: number, onProgress?: ProgressFn): NativeJob<TensorLike>;
+  extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  frontendForward(wave: TensorLike, options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  backendScore(
+    config: NativeBackendConfig,
+    train: NativeEmbedSet,
+    queries: NativeEmbedSet[],
+    device: string,
+    onProgress?: ProgressFn,
+  ): NativeJob<{ scores: Float64Array[]; warnings: string[] }>;
+}
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let cached: NativeAddon | undefined;
+let loadedFrom: string | undefined;
+
+/** The addon, loaded once. Fails with a message that says how to build it. */
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const require = createRequire(import.meta.url);
+  const load = require('node-gyp-build') as ((dir: string) => NativeAddon) & { resolve?: (dir: string) => string };
+  try {
+    loadedFrom = load.resolve ? load.resolve(root) : root;
+    cached = load(root);
+  } catch (e) {
+    throw new Error(
+      `asdkit's native addon could not be loaded (${(e as Error).message.split('\n')[0]}). ` +
+        'Build it with `npm run build:native` (needs cmake, g++, libtorch-dev and libsndfile1-dev).',
+    );
+  }
+  return cached;
+}
+
+/** Where the addon binary was loaded from (for `asdkit doctor`). */
+export function nativePath(): string | undefined {
+  native();
+  return loadedFrom;
+}
+
+function abortError(signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason;
+  const e = new Error('The operation was aborted');
+  e.name = 'AbortError';
+  return e;
+}
+
+/** Awaits a native job, cancelling it when `signal` aborts. */
+export async function runJob<T>(start: () => NativeJob<T>, signal?: AbortSignal): Promise<T> {
+  if (signal?.aborted) throw abortError(signal);
+  const job = start();
+  if (!signal) return job.promise;
+  const onAbort = () => job.cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await job.promise;
+  } catch (e) {
+    if (signal.aborted && (e as Error).name === 'AbortError') throw abortError(signal);
+    throw e;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+let threadsSet = false;
+/**
+ * Sets LibTorch's intra-op threads (0 = all cores). Called once with the default on first use so
+ * a 2-core machine does not run on LibTorch's default of one thread.
+ */
+export function setThreads(n = 0): number {
+  threadsSet = true;
+  return native().setNumThreads(n);
+}
+
+export function ensureThreads(): void {
+  if (!threadsSet) setThreads(Number(process.env.ASDKIT_THREADS ?? 0));
+}

@@ -1,0 +1,116 @@
+import path from 'node:path';
+import YAML from 'yaml';
+import { recipeMachines, type Dcase } from '../dcase/index.js';
+import { machinesPresent } from '../data/clips.js';
+import type { NativeFrontendConfig } from '../native/index.js';
+import { evaluate } from '../steps/evaluate.js';
+import { extract } from '../steps/extract.js';
+import { outputDir, type RunIds } from '../steps/paths.js';
+import { score } from '../steps/score.js';
+import { table } from '../steps/table.js';
+import { SkipError, writeAtomic } from '../util/files.js';
+import type { RunConfig } from './schema.js';
+
+export type StepName = 'extract' | 'score' | 'evaluate' | 'table';
+
+export interface RunEvent {
+  step: StepName;
+  machine?: string;
+  status: 'start' | 'done' | 'skipped' | 'failed';
+  message?: string;
+}
+
+export interface RunHooks {
+  onEvent?: (e: RunEvent) => void;
+  /** Progress inside a step (clips or rows). */
+  onProgress?: (step: StepName, machine: string, done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface RunResult {
+  outputDir: string;
+  machines: string[];
+  failed: Array<{ machine?: string; step: StepName; message: string }>;
+  tables: string[];
+}
+
+export function runIds(c: RunConfig): RunIds {
+  return { resultDir: c.result_dir, name: c.name, dcase: c.dcase as Dcase, version: c.version, seed: c.seed, inferVer: c.infer_ver };
+}
+
+export function frontendOf(c: RunConfig): NativeFrontendConfig {
+  const f = c.extract.frontend;
+  return {
+    type: 'stft_pool',
+    pool: f.pool ?? c.infer_ver,
+    nFft: f.n_fft,
+    hopLength: f.hop_length,
+    nMels: f.n_mels,
+    power: f.power,
+    fMin: f.f_min,
+    fMax: f.f_max,
+    useLog: f.use_log,
+    temporalNorm: f.temporal_norm,
+  };
+}
+
+/**
+ * Runs a recipe as ASDKit's recipe scripts do: per machine extract → score → evaluate, then the
+ * table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
+ * but is reported. Aborting stops at once.
+ */
+export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
+  const ids = runIds(c);
+  const machines = await selectMachines(c);
+  const out = outputDir(ids);
+  await writeAtomic(path.join(out, 'config.yaml'), YAML.stringify(c));
+  const failed: RunResult['failed'] = [];
+  const emit = (e: RunEvent) => hooks.onEvent?.(e);
+
+  const step = async (name: StepName, machine: string | undefined, fn: () => Promise<unknown>): Promise<boolean> => {
+    emit({ step: name, machine, status: 'start' });
+    try {
+      await fn();
+      emit({ step: name, machine, status: 'done' });
+      return true;
+    } catch (e) {
+      if (hooks.signal?.aborted) throw e;
+      if (e instanceof SkipError) {
+        emit({ step: name, machine, status: 'skipped', message: e.message });
+        return true;
+      }
+      const message = (e as Error).message;
+      failed.push({ machine, step: name, message });
+      emit({ step: name, machine, status: 'failed', message });
+      return false;
+    }
+  };
+
+  for (const machine of machines) {
+    const common = { ...ids, machine, overwrite: c.overwrite, device: c.device, signal: hooks.signal };
+    const progress = (s: StepName) => (hooks.onProgress ? (d: number, t: number) => hooks.onProgress!(s, machine, d, t) : undefined);
+    (await step('extract', machine, () =>
+      extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), sec: c.extract.sec, batchSize: c.extract.batch_size, onProgress: progress('extract') }),
+    )) &&
+      (await step('score', machine, () => score({ ...common, backends: c.score.backend, onProgress: progress('score') }))) &&
+      (await step('evaluate', machine, () => evaluate(common)));
+  }
+  let tables: string[] = [];
+  await step('table', undefined, async () => {
+    tables = (await table({ ...ids, metrics: c.table.metrics, machines, overwrite: c.overwrite })).written;
+  });
+  return { outputDir: out, machines, failed, tables };
+}
+
+/** The recipe's machine loop, limited to the machines present in the data folder. */
+async function selectMachines(c: RunConfig): Promise<string[]> {
+  const present = new Set(await machinesPresent(c.data_dir, c.dcase));
+  if (c.machines) {
+    const missing = c.machines.filter((m) => !present.has(m));
+    if (missing.length) throw new Error(`machines not found in ${path.join(c.data_dir, 'formatted', c.dcase, 'raw')}: ${missing.join(', ')}`);
+    return c.machines;
+  }
+  const list = recipeMachines(c.dcase as Dcase).filter((m) => present.has(m));
+  if (list.length === 0) throw new Error(`no ${c.dcase} machine folders in ${path.join(c.data_dir, 'formatted', c.dcase, 'raw')}`);
+  return list;
+}

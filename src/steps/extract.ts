@@ -1,0 +1,87 @@
+import path from 'node:path';
+import { cropSamples, resolveSec, type SplitTT } from '../dcase/index.js';
+import { listClips } from '../data/clips.js';
+import { writeNpz, type NpyArray } from '../io/npz.js';
+import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
+import { filesMatching, SkipError } from '../util/files.js';
+import type { StepControl } from './common.js';
+import { machineDir, type RunIds } from './paths.js';
+
+export interface ExtractOptions extends RunIds, StepControl {
+  machine: string;
+  /** Folder holding `formatted/<dcase>/raw/...` (ASDKit's `data_dir`). */
+  dataDir: string;
+  frontend: NativeFrontendConfig;
+  /** Clip length: seconds, a `dcase202x` name, or "all" (default: the run's dcase). */
+  sec?: number | string;
+  batchSize?: number;
+  overwrite?: boolean;
+}
+
+export interface ExtractResult {
+  dir: string;
+  files: string[];
+  rows: Record<SplitTT, number>;
+  dim: number;
+}
+
+const SPLITS: SplitTT[] = ['train', 'test'];
+
+/**
+ * The extract step (spec backends-recipes-outputs §2.1, §6.4): for the machine's train and test
+ * clips, writes `<split>_extract.npz` with the frontend outputs (`embed`, …) then `path`,
+ * `section`, `is_normal`, `is_target`, rows in sorted path order. Skips when any
+ * `*_extract.npz` exists unless `overwrite`.
+ */
+export async function extract(o: ExtractOptions): Promise<ExtractResult> {
+  const dir = machineDir(o, o.machine);
+  const existing = await filesMatching(dir, /_extract\.npz$/);
+  if (existing.length > 0 && !o.overwrite) throw new SkipError(path.join(dir, '*_extract.npz'));
+
+  const sec = resolveSec(o.sec ?? o.dcase);
+  const length = sec === null ? 0 : cropSamples(sec);
+  const lists = await Promise.all(SPLITS.map((s) => listClips(o.dataDir, o.dcase, o.machine, s)));
+  const total = lists[0].paths.length + lists[1].paths.length;
+  ensureThreads();
+  const addon = native();
+
+  const files: string[] = [];
+  let offset = 0;
+  let dim = 0;
+  const rows = { train: 0, test: 0 };
+  for (const [i, split] of SPLITS.entries()) {
+    const { paths, info } = lists[i];
+    const base = offset;
+    const outputs = await runJob(
+      () =>
+        addon.extractFiles(
+          paths,
+          { frontend: o.frontend, length, batchSize: o.batchSize ?? 64, device: o.device ?? 'cpu' },
+          o.onProgress ? (done) => o.onProgress!(base + done, total) : undefined,
+        ),
+      o.signal,
+    );
+    offset += paths.length;
+    const arrays: Array<[string, NpyArray]> = Object.entries(outputs).map(([k, t]) => [k, toNpy(t)]);
+    arrays.push(
+      ['path', { dtype: 'unicode', shape: [paths.length], data: paths }],
+      ['section', int64(info.map((c) => c.section))],
+      ['is_normal', int64(info.map((c) => c.isNormal))],
+      ['is_target', int64(info.map((c) => c.isTarget))],
+    );
+    const file = path.join(dir, `${split}_extract.npz`);
+    await writeNpz(file, arrays);
+    files.push(file);
+    rows[split] = paths.length;
+    dim = outputs.embed?.shape[1] ?? 0;
+  }
+  return { dir, files, rows, dim };
+}
+
+function toNpy(t: TensorLike<Float32Array>): NpyArray {
+  return { dtype: 'float32', shape: t.shape, data: t.data };
+}
+
+function int64(values: number[]): NpyArray {
+  return { dtype: 'int64', shape: [values.length], data: BigInt64Array.from(values, (v) => BigInt(v)) };
+}
