@@ -9,6 +9,7 @@ import { evaluateCommand, extractCommand, scoreCommand, tableCommand } from './c
 
 await yargs(hideBin(process.argv))
   .scriptName('asdkit')
+  .version(false) // `--version` is ASDKit's run-version option; `asdkit doctor` shows the build
   .usage('$0 <command> [options]')
   .command(demoCommand)
   .command(synthCommand)

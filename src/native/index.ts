@@ -104,9 +104,9 @@ export function nativePath(): string | undefined {
   return loadedFrom;
 }
 
-function abortError(signal: AbortSignal): Error {
-  if (signal.reason instanceof Error) return signal.reason;
-  const e = new Error('The operation was aborted');
+/** An Error named AbortError (the signal's reason, often a DOMException, rides as `cause`). */
+export function abortError(signal: AbortSignal): Error {
+  const e = new Error('The operation was aborted', { cause: signal.reason });
   e.name = 'AbortError';
   return e;
 }

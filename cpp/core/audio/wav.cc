@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
@@ -106,8 +107,8 @@ torch::Tensor crop_at(const torch::Tensor& wave, int64_t length, std::mt19937_64
 }  // namespace
 
 torch::Tensor read_wav(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) fail(path, "no such file");
+  std::error_code ec;  // on a stat error (e.g. permissions) let sf_open report the cause
+  if (!fs::exists(path, ec) && !ec) fail(path, "no such file");
 
   SF_INFO info{};
   SNDFILE* raw = nullptr;

@@ -17,21 +17,40 @@ constexpr int64_t kExactBytesPerElement = 12;
 constexpr int64_t kMinQueryRowsPerBlock = 256;
 
 struct ChunkPlan {
-  int64_t query_rows;
-  int64_t ref_rows;
+  int64_t query_rows;  // per GEMM block
+  int64_t ref_rows;    // per GEMM block
+  int64_t exact_rows;  // per float64 re-ranking batch (within a block's query rows)
 };
 
 // Prefers whole-refs blocks (no merge), then as many query rows as the budget allows.
 ChunkPlan plan_chunks(int64_t n_queries, int64_t n_refs, int64_t dim, int64_t n_candidates,
                       int64_t budget) {
   const int64_t q_min = std::max<int64_t>(1, std::min(n_queries, kMinQueryRowsPerBlock));
-  const int64_t ref_rows =
-      std::clamp<int64_t>(budget / (kBlockBytesPerElement * q_min), 1, std::max<int64_t>(n_refs, 1));
-  int64_t query_rows = budget / (kBlockBytesPerElement * ref_rows);
-  query_rows = std::min(query_rows,
-                        budget / (kExactBytesPerElement * n_candidates * std::max<int64_t>(dim, 1)));
-  query_rows = std::clamp<int64_t>(query_rows, 1, std::max<int64_t>(n_queries, 1));
-  return {query_rows, ref_rows};
+  const int64_t ref_rows = std::clamp<int64_t>(budget / (kBlockBytesPerElement * q_min), 1,
+                                               std::max<int64_t>(n_refs, 1));
+  const int64_t query_rows = std::clamp<int64_t>(budget / (kBlockBytesPerElement * ref_rows), 1,
+                                                 std::max<int64_t>(n_queries, 1));
+  const int64_t exact_rows = std::clamp<int64_t>(
+      budget / (kExactBytesPerElement * n_candidates * std::max<int64_t>(dim, 1)), 1, query_rows);
+  return {query_rows, ref_rows, exact_rows};
+}
+
+// Exact stage for one batch of query rows: direct float64 ‖q − r‖ on the candidate rows, then
+// the k smallest. Candidates are put in index order first so that the stable sort breaks exact
+// ties by the lower ref index.
+void rerank_exact(const torch::Tensor& queries, const torch::Tensor& refs, const torch::Tensor& cand,
+                  const torch::Tensor& scale64, Neighbors& out, int64_t row0) {
+  const int64_t nq = queries.size(0), k = out.values.size(1);
+  const torch::Tensor sorted_cand = std::get<0>(cand.sort(1));
+  const int64_t nc = sorted_cand.size(1);
+  const torch::Tensor flat = sorted_cand.reshape({-1});
+  torch::Tensor diff = refs.index_select(0, flat).to(torch::kFloat64).view({nq, nc, refs.size(1)});
+  diff.sub_(queries.to(torch::kFloat64).unsqueeze(1));
+  torch::Tensor dist = diff.mul_(diff).sum(2).sqrt_();
+  if (scale64.defined()) dist.div_(scale64.index_select(0, flat).view({nq, nc}));
+  auto [sorted, order] = dist.sort(/*stable=*/true, 1, /*descending=*/false);
+  out.values.narrow(0, row0, nq).copy_(sorted.narrow(1, 0, k));
+  out.indices.narrow(0, row0, nq).copy_(sorted_cand.gather(1, order.narrow(1, 0, k)));
 }
 
 void check_inputs(const torch::Tensor& queries, const torch::Tensor& refs) {
@@ -73,7 +92,8 @@ Neighbors knn_smallest(const torch::Tensor& queries, const torch::Tensor& refs, 
       throw std::invalid_argument("knn: ref_scale must have one value per ref row");
     }
     scale64 = opts.ref_scale.to(refs.device(), torch::kFloat64);
-    scale32 = scale64.to(torch::kFloat32).mul(scale64.to(torch::kFloat32));  // selection key d²/s²
+    const torch::Tensor s32 = scale64.to(torch::kFloat32);
+    scale32 = s32 * s32;  // the selection key is d² / s²
   }
 
   const int64_t n_cand = std::min(n_refs, k + std::max<int64_t>(opts.candidate_margin, 0));
@@ -84,8 +104,11 @@ Neighbors knn_smallest(const torch::Tensor& queries, const torch::Tensor& refs, 
   // invariant, and the GEMM formula's cancellation error scales with ‖q‖² + ‖r‖².
   const torch::Tensor refs32 = refs.to(torch::kFloat32);
   const torch::Tensor shift = refs32.mean(0, /*keepdim=*/true);
-  const torch::Tensor refs_c = refs32 - shift;
-  const torch::Tensor refs_sq = refs_c.mul(refs_c).sum(1).unsqueeze(0);  // (1, R)
+  // Stored (D, R) contiguous: the reference BLAS that Debian's LibTorch links multiplies this
+  // layout ~1.4x faster than a transposed (R, D) view.
+  torch::Tensor refs_t = torch::empty({dim, n_refs}, refs32.options());
+  refs_t.copy_(refs32.t()).sub_(shift.t());
+  const torch::Tensor refs_sq = refs_t.mul(refs_t).sum(0, /*keepdim=*/true);  // (1, R)
 
   const ChunkPlan plan = plan_chunks(n_queries, n_refs, dim, n_cand, opts.memory_budget_bytes);
   for (int64_t q0 = 0; q0 < n_queries; q0 += plan.query_rows) {
@@ -100,7 +123,7 @@ Neighbors knn_smallest(const torch::Tensor& queries, const torch::Tensor& refs, 
       const int64_t nr = std::min(plan.ref_rows, n_refs - r0);
       // ‖q‖² + ‖r‖² − 2 q·r, built in place in the one (nq, nr) block.
       torch::Tensor block =
-          torch::addmm(refs_sq.narrow(1, r0, nr), q_c, refs_c.narrow(0, r0, nr).t(), 1, -2);
+          torch::addmm(refs_sq.narrow(1, r0, nr), q_c, refs_t.narrow(1, r0, nr), 1, -2);
       block.add_(q_sq);
       if (scale32.defined()) {
         // Clamp first so a zero divisor gives +inf/NaN (ranked last), never −inf.
@@ -120,18 +143,12 @@ Neighbors knn_smallest(const torch::Tensor& queries, const torch::Tensor& refs, 
       best_idx = all_idx.gather(1, pos);
     }
 
-    // Exact stage: direct float64 ‖q − r‖ on the candidates. Candidates are put in index order
-    // first so the stable sort breaks exact ties by the lower ref index.
-    const torch::Tensor cand = std::get<0>(best_idx.sort(1));
-    const int64_t nc = cand.size(1);
-    const torch::Tensor flat = cand.reshape({-1});
-    torch::Tensor diff = refs.index_select(0, flat).to(torch::kFloat64).view({nq, nc, dim});
-    diff.sub_(queries.narrow(0, q0, nq).to(torch::kFloat64).unsqueeze(1));
-    torch::Tensor dist = diff.mul_(diff).sum(2).sqrt_();
-    if (scale64.defined()) dist.div_(scale64.index_select(0, flat).view({nq, nc}));
-    auto [sorted, order] = dist.sort(/*stable=*/true, 1, /*descending=*/false);
-    out.values.narrow(0, q0, nq).copy_(sorted.narrow(1, 0, k));
-    out.indices.narrow(0, q0, nq).copy_(cand.gather(1, order.narrow(1, 0, k)));
+    // Float64 re-ranking, batched so the gathered candidate rows stay within the budget too.
+    for (int64_t e0 = 0; e0 < nq; e0 += plan.exact_rows) {
+      const int64_t ne = std::min(plan.exact_rows, nq - e0);
+      rerank_exact(queries.narrow(0, q0 + e0, ne), refs, best_idx.narrow(0, e0, ne), scale64, out,
+                   q0 + e0);
+    }
     ctx.report(q0 + nq, n_queries);
   }
   return out;

@@ -14,7 +14,7 @@ inline constexpr int64_t kDefaultMemoryBudgetBytes = int64_t{256} << 20;  // 256
 
 struct DistanceOptions {
   // Working-memory bound for one chunk (float32 distance block + gathered candidate rows),
-  // on top of a float32 centred copy of refs. Chunks shrink down to 1×1 to respect it.
+  // on top of one float32 centred (D, R) copy of refs. Chunks shrink down to 1×1 to respect it.
   int64_t memory_budget_bytes = kDefaultMemoryBudgetBytes;
   // Extra float32-selected candidates per query that are re-ranked in float64, so float32
   // cancellation in ‖q‖²+‖r‖²−2q·r cannot swap near-ties into or out of the top k.

@@ -44,6 +44,8 @@ class Stft {
   const torch::Tensor& mel_filterbank() const { return filterbank_; }
 
  private:
+  torch::Tensor forward_batch(const torch::Tensor& x) const;  // (B, L) → (B, F, T)
+
   StftOptions options_;
   torch::Tensor window_;
   torch::Tensor filterbank_;

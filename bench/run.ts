@@ -1,0 +1,121 @@
+/**
+ * Benchmarks (medians of repeated runs, each against a baseline measured in the same run):
+ *   1. kNN scoring: native batched (GEMM + chunked top-k) vs a naive JS loop, same data;
+ *      then the native path at DCASE scale (16k train × 2k test × 512-d).
+ *   2. raw_spec extraction: clips/s of decode + STFT + mel + pooling for 10 s clips.
+ * Usage: npm run bench [-- --quick]
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fitScore, type EmbeddingSet } from '../src/backends/score.js';
+import { encodeWav16 } from '../src/data/wav.js';
+import { stftPoolFiles } from '../src/features/index.js';
+import { native, setThreads } from '../src/native/index.js';
+
+const quick = process.argv.includes('--quick');
+const REPEATS = quick ? 3 : 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function timeIt(fn: () => Promise<unknown> | unknown, repeats = REPEATS): Promise<number> {
+  await fn(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push((performance.now() - t0) / 1000);
+  }
+  return median(times);
+}
+
+function randomSet(rows: number, dim: number, seed: number, targetEvery = 100): EmbeddingSet {
+  let s = seed >>> 0;
+  const embed = new Float32Array(rows * dim);
+  for (let i = 0; i < embed.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    embed[i] = s / 4294967296 - 0.5;
+  }
+  return { embed, dim, section: new Int32Array(rows), isTarget: Int32Array.from({ length: rows }, (_, i) => (i % targetEvery === 0 ? 1 : 0)) };
+}
+
+/** The obvious JS implementation: per query, cosine distance to every reference, keep the min. */
+function naiveKnn(train: EmbeddingSet, queries: EmbeddingSet): Float64Array {
+  const d = train.dim;
+  const norm = (e: Float32Array, r: number) => {
+    let n = 0;
+    for (let k = 0; k < d; k++) n += e[r * d + k] ** 2;
+    return Math.max(Math.sqrt(n), 1e-12);
+  };
+  const nTrain = train.embed.length / d;
+  const tn = Float64Array.from({ length: nTrain }, (_, r) => norm(train.embed, r));
+  const nq = queries.embed.length / d;
+  const out = new Float64Array(nq);
+  for (let q = 0; q < nq; q++) {
+    const qn = norm(queries.embed, q);
+    let bestS = Infinity;
+    let bestT = Infinity;
+    for (let r = 0; r < nTrain; r++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) {
+        const diff = queries.embed[q * d + k] / qn - train.embed[r * d + k] / tn[r];
+        s += diff * diff;
+      }
+      const dist = Math.sqrt(s);
+      if (train.isTarget[r]) bestT = Math.min(bestT, dist);
+      else bestS = Math.min(bestS, dist);
+    }
+    out[q] = Math.min(bestS, bestT) / 2;
+  }
+  return out;
+}
+
+const KNN = { tgt_class: 'asdkit.backends.Knn', n_neighbors_so: 1, n_neighbors_ta: 1 };
+
+async function benchKnn(): Promise<void> {
+  const [nTrain, nTest, dim] = quick ? [2000, 250, 128] : [4000, 500, 256];
+  const train = randomSet(nTrain, dim, 1);
+  const test = randomSet(nTest, dim, 2);
+  const tNative = await timeIt(() => fitScore(KNN, train, [test]));
+  const tNaive = await timeIt(() => naiveKnn(train, test), quick ? 1 : 3);
+  const a = (await fitScore(KNN, train, [test])).scores[0];
+  const b = naiveKnn(train, test);
+  const maxDiff = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+  console.log(`kNN ${nTrain} train × ${nTest} test × ${dim}-d (cosine, k=1):`);
+  console.log(`  native batched   ${(tNative * 1000).toFixed(1)} ms  (${(nTest / tNative).toFixed(0)} queries/s)`);
+  console.log(`  naive JS loop    ${(tNaive * 1000).toFixed(1)} ms  (${(nTest / tNaive).toFixed(0)} queries/s)`);
+  console.log(`  ratio            ${(tNaive / tNative).toFixed(1)}× faster (max |diff| ${maxDiff.toExponential(2)})`);
+
+  const big = quick ? [4000, 500, 512] : [16000, 2000, 512];
+  const bt = randomSet(big[0], big[2], 3);
+  const bq = randomSet(big[1], big[2], 4);
+  const tBig = await timeIt(() => fitScore(KNN, bt, [bq]), quick ? 1 : 3);
+  console.log(`kNN ${big[0]} × ${big[1]} × ${big[2]}-d native: ${(tBig * 1000).toFixed(0)} ms (${(big[1] / tBig).toFixed(0)} queries/s)`);
+}
+
+async function benchExtract(): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-bench-'));
+  const n = quick ? 32 : 128;
+  const len = 16000 * 10;
+  const paths: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const w = Float32Array.from({ length: len }, (_, k) => 0.3 * Math.sin((2 * Math.PI * (200 + i) * k) / 16000) + 0.05 * Math.sin(k * 0.37 * (i + 1)));
+    const p = path.join(dir, `clip_${i}.wav`);
+    await fs.writeFile(p, encodeWav16(w, 16000));
+    paths.push(p);
+  }
+  const t = await timeIt(() => stftPoolFiles(paths, len), quick ? 2 : 3);
+  console.log(`raw_spec extraction (${n} × 10 s clips, batch 64): ${(n / t).toFixed(1)} clips/s (${(t * 1000).toFixed(0)} ms)`);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+const threads = setThreads(Number(process.env.ASDKIT_THREADS ?? 0));
+const info = native().info();
+console.log(`asdkit bench — LibTorch ${info.torchVersion}, ${threads} threads, ${os.cpus()[0]?.model ?? 'cpu'}${quick ? ' (quick)' : ''}; medians of ${REPEATS}`);
+await benchKnn();
+await benchExtract();

@@ -1,0 +1,72 @@
+/**
+ * Feature extraction for embedding in other tools: WAV decoding, and the raw_spec frontend
+ * (STFT → mel → pooling) on waveforms in memory or on files, in the native core.
+ */
+import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
+import type { StepControl } from '../steps/common.js';
+
+export interface StftPoolOptions extends StepControl {
+  /** `time_mean` (default), `time_max`, `freq_mean` or `freq_max`. */
+  pool?: string;
+  nFft?: number;
+  hopLength?: number;
+  /** Mel bands; null = linear-frequency bins within [fMin, fMax]. */
+  nMels?: number | null;
+  power?: number;
+  fMin?: number | null;
+  fMax?: number | null;
+  useLog?: boolean;
+  temporalNorm?: boolean;
+  batchSize?: number;
+}
+
+function frontendConfig(o: StftPoolOptions): NativeFrontendConfig {
+  return {
+    type: 'stft_pool',
+    pool: o.pool ?? 'time_mean',
+    nFft: o.nFft,
+    hopLength: o.hopLength,
+    nMels: o.nMels,
+    power: o.power,
+    fMin: o.fMin,
+    fMax: o.fMax,
+    useLog: o.useLog,
+    temporalNorm: o.temporalNorm,
+  };
+}
+
+/** Decodes a 16 kHz mono WAV; with `length` > 0 crops/tiles it to that many samples. */
+export async function readWav(path: string, length = 0, signal?: AbortSignal): Promise<Float32Array> {
+  const t = await runJob(() => native().readWav(path, length), signal);
+  return t.data;
+}
+
+/** STFTPool embeddings of equal-length waveforms (rows of a batch) → (B × dim). */
+export async function stftPool(waves: TensorLike<Float32Array> | Float32Array[], o: StftPoolOptions = {}): Promise<TensorLike<Float32Array>> {
+  let batch: TensorLike<Float32Array>;
+  if (Array.isArray(waves)) {
+    const len = waves[0]?.length ?? 0;
+    if (waves.some((w) => w.length !== len)) throw new Error('stftPool: all waveforms must have the same length (crop or tile them first)');
+    const data = new Float32Array(waves.length * len);
+    waves.forEach((w, i) => data.set(w, i * len));
+    batch = { data, shape: [waves.length, len] };
+  } else {
+    batch = waves;
+  }
+  ensureThreads();
+  const out = await runJob(
+    () => native().frontendForward(batch, { frontend: frontendConfig(o), length: 0, batchSize: o.batchSize ?? 64, device: o.device ?? 'cpu' }, o.onProgress),
+    o.signal,
+  );
+  return out.embed;
+}
+
+/** STFTPool embeddings of WAV files, each cropped/tiled to `length` samples → (N × dim). */
+export async function stftPoolFiles(paths: string[], length: number, o: StftPoolOptions = {}): Promise<TensorLike<Float32Array>> {
+  ensureThreads();
+  const out = await runJob(
+    () => native().extractFiles(paths, { frontend: frontendConfig(o), length, batchSize: o.batchSize ?? 64, device: o.device ?? 'cpu' }, o.onProgress),
+    o.signal,
+  );
+  return out.embed;
+}

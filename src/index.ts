@@ -1,0 +1,21 @@
+/** asdkit's public API: steps, recipes, metrics, features, backends, data and native settings. */
+export * from './dcase/index.js';
+export * from './metrics/index.js';
+export * from './features/index.js';
+export { fitScore, type EmbeddingSet, type ScoreResult } from './backends/score.js';
+export { resolveBackend, BACKENDS, type BackendConfig, type ResolvedBackend } from './backends/config.js';
+export { extract, type ExtractOptions, type ExtractResult } from './steps/extract.js';
+export { score, type ScoreOptions, type ScoreStepResult } from './steps/score.js';
+export { evaluate, evaluateScoreFile, type EvaluateOptions, type EvaluateFileOptions } from './steps/evaluate.js';
+export { table, type TableOptions } from './steps/table.js';
+export { versionDir, outputDir, machineDir, clipDir, type RunIds } from './steps/paths.js';
+export type { StepControl } from './steps/common.js';
+export { runRecipe, type RunEvent, type RunHooks, type RunResult } from './recipes/run.js';
+export { RECIPES, getRecipe, resolveRunConfig, applyOverride } from './recipes/registry.js';
+export type { RunConfig } from './recipes/schema.js';
+export { synthesize, type SynthOptions, type SynthResult } from './data/synth/index.js';
+export { listClips, type ClipList } from './data/clips.js';
+export { readNpz, writeNpz, encodeNpz, decodeNpz, type NpyArray } from './io/npz.js';
+export { native, setThreads, type TensorLike, type NativeInfo } from './native/index.js';
+export { SkipError } from './util/files.js';
+export { pyFloat } from './util/pyfloat.js';

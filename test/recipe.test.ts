@@ -1,0 +1,130 @@
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { synthesize } from '../src/data/synth/index.js';
+import { readNpz } from '../src/io/npz.js';
+import { resolveRunConfig } from '../src/recipes/registry.js';
+import { runRecipe } from '../src/recipes/run.js';
+import { readCsvFile } from '../src/util/csv.js';
+
+const run = promisify(execFile);
+const CLI = [path.join('src', 'cli', 'main.ts')];
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, ['--import', 'tsx', ...CLI, ...args], { cwd: process.cwd() });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const tmp = fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-recipe-'));
+
+// One tiny synthetic dcase2023 dataset (dev and eval machine types) shared by the tests below.
+const dataset = (async () => {
+  const root = await tmp;
+  const dataDir = path.join(root, 'data');
+  await synthesize({ dataDir, dcase: 'dcase2023', size: 'tiny', seed: 0 });
+  return { root, dataDir };
+})();
+
+test.serial('raw_spec end to end: the result tree, files and an official score above chance', async (t) => {
+  const { root, dataDir } = await dataset;
+  const resultDir = path.join(root, 'results');
+  const config = resolveRunConfig('raw_spec', { dcase: 'dcase2023', data_dir: dataDir, result_dir: resultDir });
+  const events: string[] = [];
+  const r = await runRecipe(config, { onEvent: (e) => events.push(`${e.step}:${e.machine ?? ''}:${e.status}`) });
+  t.deepEqual(r.failed, []);
+  const out = path.join(resultDir, 'recipe', 'dcase2023', 'raw_spec', '0', 'output', 'time_mean');
+  t.is(r.outputDir, out);
+  for (const m of r.machines) {
+    for (const f of ['train_extract.npz', 'test_extract.npz', 'train_score.csv', 'test_score.csv', 'test_evaluate.csv']) {
+      await t.notThrowsAsync(fs.access(path.join(out, m, f)), `${m}/${f}`);
+    }
+  }
+  // The npz holds what ASDKit stores, in its order.
+  const m0 = r.machines[0];
+  const npz = await readNpz(path.join(out, m0, 'test_extract.npz'));
+  t.deepEqual([...npz.keys()], ['embed', 'path', 'section', 'is_normal', 'is_target']);
+  t.is(npz.get('embed')!.shape[1], 128);
+  const score = await readCsvFile(path.join(out, m0, 'test_score.csv'), 'score');
+  t.deepEqual(score.columns, ['path', 'section', 'is_normal', 'is_target', 'AS-Knn-1-1-0.0-0-main']);
+  t.is(score.rows.length, npz.get('embed')!.shape[0]);
+  const sortedPaths = [...score.rows.map((row) => row[0])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  t.deepEqual(score.rows.map((row) => row[0]), sortedPaths, 'rows in sorted path order');
+
+  // Tables: 8 files for 2023; official score clearly above chance, not trivially separable.
+  const tables = (await fs.readdir(out)).filter((f) => f.endsWith('.csv')).sort();
+  t.deepEqual(tables, [
+    'dev_mix_auc.csv', 'dev_official23.csv', 'dev_s_auc.csv', 'dev_t_auc.csv',
+    'eval_mix_auc.csv', 'eval_official23.csv', 'eval_s_auc.csv', 'eval_t_auc.csv',
+  ]);
+  const totals: number[] = [];
+  for (const split of ['dev', 'eval']) {
+    const tb = await readCsvFile(path.join(out, `${split}_official23.csv`), 'table');
+    totals.push(Number(tb.rows[0][tb.columns.indexOf('total')]));
+  }
+  t.log(`official23 total: dev ${totals[0].toFixed(4)}, eval ${totals[1].toFixed(4)}`);
+  for (const v of totals) t.true(v > 0.6 && v < 0.95, `official score ${v} outside (0.6, 0.95)`);
+  t.true(await fs.stat(path.join(out, 'config.yaml')).then(() => true));
+
+  // A rerun resumes: every step reports a skip and nothing fails.
+  const again: string[] = [];
+  const r2 = await runRecipe(config, { onEvent: (e) => again.push(e.status) });
+  t.deepEqual(r2.failed, []);
+  t.false(again.includes('done'));
+  t.true(again.includes('skipped'));
+});
+
+test.serial('CLI: evaluate a single score file', async (t) => {
+  const { root } = await dataset;
+  const out = path.join(root, 'results', 'recipe', 'dcase2023', 'raw_spec', '0', 'output', 'time_mean');
+  const machine = (await fs.readdir(out, { withFileTypes: true })).find((e) => e.isDirectory())!.name;
+  const dest = path.join(root, 'single_evaluate.csv');
+  const r = await cli(['evaluate', '--score-file', path.join(out, machine, 'test_score.csv'), '--dcase', 'dcase2023', '--machine', machine, '--out', dest]);
+  t.is(r.code, 0, r.stderr);
+  t.is(await fs.readFile(dest, 'utf8'), await fs.readFile(path.join(out, machine, 'test_evaluate.csv'), 'utf8'));
+});
+
+test('bad input: unknown dcase, unknown recipe, missing data folder, bad override', async (t) => {
+  const root = await tmp;
+  t.throws(() => resolveRunConfig('raw_spec', { dcase: 'dcase2019' }), { message: /dcase/ });
+  t.throws(() => resolveRunConfig('no_such_recipe', { dcase: 'dcase2023' }), { message: /unknown recipe "no_such_recipe"/ });
+  t.throws(() => resolveRunConfig('raw_spec', { dcase: 'dcase2023' }, ['extract.batch_size=-3']), { message: /extract\.batch_size/ });
+  t.throws(() => resolveRunConfig('raw_spec', { dcase: 'dcase2023' }, ['no_equals_sign']), { message: /key\.path=value/ });
+  const missing = path.join(root, 'nowhere');
+  await t.throwsAsync(runRecipe(resolveRunConfig('raw_spec', { dcase: 'dcase2023', data_dir: missing, result_dir: path.join(root, 'r2') })), {
+    message: new RegExp(`missing folder ${missing}`),
+  });
+});
+
+test('CLI: errors are one clear line with a non-zero exit', async (t) => {
+  const root = await tmp;
+  const cases: Array<[string[], RegExp]> = [
+    [['run', 'raw_spec', '--dcase', 'dcase2019', '--data-dir', root], /dcase/],
+    [['run', 'nope', '--dcase', 'dcase2023'], /unknown recipe "nope"/],
+    [['extract', '--dcase', 'dcase2023', '--machine', 'fan', '--data-dir', path.join(root, 'nowhere'), '--result-dir', path.join(root, 'r3')], /missing folder/],
+    [['evaluate', '--score-file', path.join(root, 'absent.csv'), '--dcase', 'dcase2023', '--machine', 'fan', '--out', path.join(root, 'x.csv')], /absent\.csv/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(args);
+    t.is(r.code, 1, args.join(' '));
+    const lines = r.stderr.trim().split('\n');
+    t.regex(lines[0], /^asdkit: error: /, r.stderr);
+    t.regex(r.stderr, re);
+  }
+});
+
+test('CLI: recipes lists raw_spec; run --print-config applies --set', async (t) => {
+  const list = await cli(['recipes']);
+  t.regex(list.stdout, /^raw_spec\s/m);
+  const cfg = await cli(['run', 'raw_spec', '--dcase', 'dcase2022', '--print-config', '--set', 'infer_ver=time_max', '--set', 'extract.batch_size=16']);
+  t.is(cfg.code, 0, cfg.stderr);
+  t.regex(cfg.stdout, /infer_ver: time_max/);
+  t.regex(cfg.stdout, /batch_size: 16/);
+});
