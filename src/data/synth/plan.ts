@@ -1,0 +1,144 @@
+/**
+ * Which clips a synthetic machine folder holds, per DCASE edition (spec data-and-evaluation
+ * §1.2, §2.2, §3): sections, domains, clip-id widths and attribute strings in the unified names.
+ * Everything here is seed-independent; only the audio content depends on the seed.
+ */
+import { CLIP_SECONDS, buildClipName, officialSections, recipeMachines } from '../../dcase/index.js';
+import type { Dcase, SplitTT } from '../../dcase/index.js';
+import { Rng, hash32 } from './rng.js';
+
+export type SynthSize = 'tiny' | 'small' | 'dcase';
+export type Domain = 'source' | 'target';
+export type Label = 'normal' | 'anomaly';
+
+export interface ClipCounts {
+  /** Training clips per section and domain (2020 has no target domain: `target` is ignored). */
+  train: { source: number; target: number };
+  /** Test clips per section × domain × label. */
+  test: number;
+}
+
+export interface PlannedClip {
+  split: SplitTT;
+  section: number;
+  domain: Domain;
+  label: Label;
+  name: string; // unified file name
+  /** Hidden operating condition behind the sound (even when the name shows no attribute). */
+  speed: number; // attribute level (integer, e.g. `vel_8`)
+  mic: number; // 0 = machine has no mic attribute, else 1 or 2
+}
+
+/**
+ * Default counts. `dcase` mirrors the real data (§1.2–§1.3); `tiny` keeps a demo to a few
+ * hundred 2-s clips but still several per test cell, and gives the single-section years more
+ * clips per section so their AUCs are not decided by a handful of pairs.
+ */
+export function defaultCounts(dcase: Dcase, size: SynthSize): ClipCounts {
+  const oneSection = dcase === 'dcase2023' || dcase === 'dcase2024';
+  switch (size) {
+    case 'tiny':
+      return oneSection ? { train: { source: 40, target: 4 }, test: 10 } : { train: { source: 12, target: 2 }, test: 8 };
+    case 'small':
+      return { train: { source: 100, target: dcase === 'dcase2021' ? 3 : 10 }, test: 20 };
+    case 'dcase':
+      if (dcase === 'dcase2020') return { train: { source: 1000, target: 0 }, test: 100 };
+      if (dcase === 'dcase2021') return { train: { source: 1000, target: 3 }, test: 100 };
+      return { train: { source: 990, target: 10 }, test: 50 };
+  }
+}
+
+/** Clip length: tiny clips are short (the pipeline tiles them up to the year's `sec`). */
+export function defaultSeconds(dcase: Dcase, size: SynthSize): number {
+  return size === 'tiny' ? 2 : CLIP_SECONDS[dcase];
+}
+
+/** Three machines for tiny (dev and eval types in 2023/2024, a `noAttribute` one in 2024); else all. */
+export function defaultMachines(dcase: Dcase, size: SynthSize): string[] {
+  if (size !== 'tiny') return recipeMachines(dcase);
+  const tiny: Record<Dcase, string[]> = {
+    dcase2020: ['fan', 'ToyCar', 'valve'],
+    dcase2021: ['fan', 'gearbox', 'ToyCar'],
+    dcase2022: ['bearing', 'fan', 'ToyCar'],
+    dcase2023: ['bandsaw', 'fan', 'ToyCar'],
+    dcase2024: ['3DPrinter', 'fan', 'gearbox'],
+  };
+  return tiny[dcase];
+}
+
+/** Sections of a formatted machine folder: dev and eval sections side by side (§2.1). */
+export function sectionsOf(dcase: Dcase, machine: string): number[] {
+  const all = [...officialSections(dcase, machine, 'dev'), ...officialSections(dcase, machine, 'eval')];
+  return [...new Set(all)].sort((a, b) => a - b);
+}
+
+/** Attribute names look like the real ones (`vel_8`, `spd_31_mic_1`); keys per machine type. */
+const ATTR_KEY: Readonly<Record<string, string>> = {
+  bearing: 'vel', slider: 'vel', bandsaw: 'vel', gearbox: 'volt', valve: 'pat', fan: 'm-n',
+  pump: 'spd', grinder: 'grs', shaker: 'speed', Vacuum: 'spd', RoboticArm: 'weight', '3DPrinter': 'spd',
+};
+
+/** 2024 machines whose released names hide the attribute (§1.2); BrushlessMotor only in train. */
+function hidesAttribute(dcase: Dcase, machine: string, split: SplitTT): boolean {
+  if (dcase !== 'dcase2024') return false;
+  if (machine === 'BrushlessMotor') return split === 'train';
+  return ['gearbox', 'slider', 'ToyTrain', 'AirCompressor', 'HoveringDrone', 'ToothBrush'].includes(machine);
+}
+
+/**
+ * Operating conditions of one section: three source speed levels and one target level outside
+ * their range (the domain shift); Toy* machines also have two microphone positions.
+ */
+export function sectionLevels(machine: string, section: number): { source: number[]; target: number[]; mics: number[] } {
+  const r = new Rng(hash32('levels', machine, section));
+  const base = 4 + r.int(9);
+  const target = r.next() < 0.5 ? base + 5 : base - 3;
+  return {
+    source: [base, base + 1, base + 2],
+    target: [target],
+    mics: machine.startsWith('Toy') ? [1, 2] : [0],
+  };
+}
+
+/** Speed factor of a level relative to the section's middle source level (5 % per level). */
+export function speedFactor(machine: string, section: number, level: number): number {
+  return 1 + 0.05 * (level - sectionLevels(machine, section).source[1]);
+}
+
+function attrString(machine: string, speed: number, mic: number): string {
+  return `${ATTR_KEY[machine] ?? 'spd'}_${speed}${mic ? `_mic_${mic}` : ''}`;
+}
+
+/** All clips of one machine folder, train before test, sections ascending. */
+export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): PlannedClip[] {
+  if (!recipeMachines(dcase).includes(machine)) {
+    throw new Error(`unknown ${dcase} machine "${machine}": expected one of ${recipeMachines(dcase).join(', ')}`);
+  }
+  const domains: Domain[] = dcase === 'dcase2020' ? ['source'] : ['source', 'target'];
+  const idWidth = dcase === 'dcase2020' ? 8 : 4;
+  const out: PlannedClip[] = [];
+  const add = (split: SplitTT, section: number, domain: Domain, label: Label, n: number) => {
+    const lv = sectionLevels(machine, section);
+    const levels = domain === 'source' ? lv.source : lv.target;
+    for (let i = 0; i < n; i++) {
+      // Cycle through conditions so every level and mic is represented in small sets.
+      const speed = levels[i % levels.length];
+      const mic = lv.mics[Math.floor(i / levels.length) % lv.mics.length];
+      let attr = '';
+      if (dcase === 'dcase2020' || (dcase === 'dcase2021' && split === 'test')) attr = '';
+      else if (hidesAttribute(dcase, machine, split)) attr = 'noAttribute';
+      else attr = attrString(machine, speed, mic);
+      const clipId = String(i).padStart(idWidth, '0');
+      const name = buildClipName({ section, domain, split, label, clipId, attr });
+      out.push({ split, section, domain, label, name, speed, mic });
+    }
+  };
+  const sections = sectionsOf(dcase, machine);
+  for (const s of sections) {
+    for (const d of domains) add('train', s, d, 'normal', d === 'source' ? counts.train.source : counts.train.target);
+  }
+  for (const s of sections) {
+    for (const d of domains) for (const l of ['normal', 'anomaly'] as const) add('test', s, d, l, counts.test);
+  }
+  return out;
+}
