@@ -21,10 +21,12 @@ const jobs = process.env.ASDKIT_JOBS ?? String(os.availableParallelism());
 
 const require = createRequire(import.meta.url);
 const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
-const cmd = [cmakeJs, 'build', '--out', outDir, '--config', config, '--parallel', jobs];
-if (tests) cmd.push('--CDASDKIT_BUILD_TESTS=ON');
-console.error(`asdkit: building the native addon (${config}, ${jobs} jobs)`);
-const r = spawnSync(process.execPath, cmd, { cwd: root, stdio: 'inherit' });
+const common = ['--out', outDir, '--config', config];
+const run = (args) => spawnSync(process.execPath, [cmakeJs, ...args, ...common], { cwd: root, stdio: 'inherit' });
+console.error(`asdkit: building the native addon${tests ? ' and the C++ tests' : ''} (${config}, ${jobs} jobs)`);
+// `build` only configures a fresh tree, so a change of the tests option needs its own configure.
+let r = run(['configure', `--CDASDKIT_BUILD_TESTS=${tests ? 'ON' : 'OFF'}`]);
+if (r.status === 0) r = run(['build', '--parallel', jobs]);
 if (r.status !== 0) {
   console.error('asdkit: native build failed. It needs cmake, a C++17 compiler, LibTorch (Debian: libtorch-dev, or set LIBTORCH) and libsndfile (libsndfile1-dev).');
   process.exit(r.status ?? 1);

@@ -128,3 +128,24 @@ test('CLI: recipes lists raw_spec; run --print-config applies --set', async (t) 
   t.regex(cfg.stdout, /infer_ver: time_max/);
   t.regex(cfg.stdout, /batch_size: 16/);
 });
+
+// Every year's conventions through the whole recipe: 2020 IDs (arithmetic means, no domains),
+// 2021/2022 dev+eval sections in one folder (split totals), 2024 dev/eval machine types.
+for (const dcase of ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2024'] as const) {
+  test(`raw_spec runs on synthetic ${dcase} and writes its official tables`, async (t) => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), `asdkit-${dcase}-`));
+    const dataDir = path.join(root, 'data');
+    await synthesize({ dataDir, dcase, size: 'tiny', seed: 1 });
+    const r = await runRecipe(resolveRunConfig('raw_spec', { dcase, data_dir: dataDir, result_dir: path.join(root, 'results') }));
+    t.deepEqual(r.failed, []);
+    const yy = dcase.slice(-2);
+    for (const split of ['dev', 'eval']) {
+      const tb = await readCsvFile(path.join(r.outputDir, `${split}_official${yy}.csv`), 'table');
+      const total = Number(tb.rows[0][tb.columns.indexOf('total')]);
+      t.log(`${dcase} ${split}_official${yy} total ${total.toFixed(4)}`);
+      t.true(total > 0.5 && total < 1, `${split} total ${total}`);
+    }
+    const expected = dcase === 'dcase2020' ? 4 : 8;
+    t.is((await fs.readdir(r.outputDir)).filter((f) => f.endsWith('.csv')).length, expected);
+  });
+}

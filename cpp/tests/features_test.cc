@@ -285,7 +285,12 @@ static void test_stft_against_reference() {
       std::puts("");
       CHECK(err <= 1e-5);
       // 1-D input gives the (F, T) slice of the batched result.
-      CHECK(torch::allclose(stft.forward(wave[1]), got[1], 1e-6, 1e-6));
+      // (BLAS may block a batch differently from one clip, and log amplifies rounding near zero,
+      // so the bound is relative to the output's scale.)
+      const double scale = got[1].abs().max().item<double>();
+      const double diff = (stft.forward(wave[1]) - got[1]).abs().max().item<double>();
+      if (diff > 1e-6 * std::max(scale, 1.0)) std::printf("    1-D vs batched max diff %.3g (scale %.3g)\n", diff, scale);
+      CHECK(diff <= 1e-6 * std::max(scale, 1.0));
     }
   }
 }

@@ -31,9 +31,9 @@ export function encodeWav16(samples: Float32Array, sampleRate: number, channels 
   v.setUint32(40, dataBytes, true);
   for (let i = 0; i < samples.length; i++) {
     const x = samples[i];
-    // NaN becomes silence rather than an arbitrary integer.
+    // NaN becomes silence; halves round away from zero so the scale is symmetric.
     const c = x > 1 ? 1 : x < -1 ? -1 : x === x ? x : 0;
-    v.setInt16(44 + 2 * i, Math.round(c * 32767), true);
+    v.setInt16(44 + 2 * i, c < 0 ? -Math.round(-c * 32767) : Math.round(c * 32767), true);
   }
   return out;
 }

@@ -25,6 +25,7 @@ export interface SynthOptions {
   /** Default: three machines for 'tiny', all of the year's machines otherwise. */
   machines?: string[];
   size?: 'tiny' | 'small' | 'dcase'; // default 'tiny'
+  /** Training clips per section and domain (2020 has no target domain: `target` is ignored). */
   trainPerSection?: { source: number; target: number };
   /** Per section × domain × label. */
   testPerSection?: number;
@@ -49,7 +50,7 @@ export interface SynthResult {
   skipped: string[];
 }
 
-export const DEFAULT_ANOMALY_STRENGTH = 0.6;
+export const DEFAULT_ANOMALY_STRENGTH = 0.5;
 
 /** Files being written at once: enough to overlap I/O with synthesis, bounded for memory. */
 const WRITE_CONCURRENCY = 16;
@@ -114,7 +115,9 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
   for (const { machine, clips } of todo) {
     // Build the folder aside and rename it into place, so an interrupted run never leaves a
     // partial machine folder that a later run would skip.
-    const tmp = path.join(o.dataDir, 'formatted', dcase, `.synth-${machine}-${process.pid}-${Date.now()}`);
+    const formatted = path.join(o.dataDir, 'formatted', dcase);
+    await fs.mkdir(formatted, { recursive: true });
+    const tmp = await fs.mkdtemp(path.join(formatted, `.synth-${machine}-`));
     const inflight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     try {
@@ -126,15 +129,14 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
         const { samples } = synthClip(dcase, machine, clip, { seed, seconds, anomalyStrength });
         const p: Promise<void> = fs
           .writeFile(path.join(tmp, clip.split, clip.name), encodeWav16(samples, SAMPLE_RATE))
-          .then(
-            () => {
-              result.files++;
-              o.onProgress?.(result.files, total);
-            },
-            (e: unknown) => {
-              failure ??= { error: e };
-            },
-          )
+          .then(() => {
+            result.files++;
+            o.onProgress?.(result.files, total);
+          })
+          // Never rejects: the first error (write or callback) is rethrown by the loop.
+          .catch((e: unknown) => {
+            failure ??= { error: e };
+          })
           .finally(() => inflight.delete(p));
         inflight.add(p);
         if (inflight.size >= WRITE_CONCURRENCY) await Promise.race(inflight);

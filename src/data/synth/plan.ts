@@ -124,10 +124,13 @@ export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): 
       // Cycle through conditions so every level and mic is represented in small sets.
       const speed = levels[i % levels.length];
       const mic = lv.mics[Math.floor(i / levels.length) % lv.mics.length];
-      let attr = '';
-      if (dcase === 'dcase2020' || (dcase === 'dcase2021' && split === 'test')) attr = '';
-      else if (hidesAttribute(dcase, machine, split)) attr = 'noAttribute';
-      else attr = attrString(machine, speed, mic);
+      // 2020 names and 2021 test names carry no attribute; some 2024 names hide it.
+      const attr =
+        dcase === 'dcase2020' || (dcase === 'dcase2021' && split === 'test')
+          ? ''
+          : hidesAttribute(dcase, machine, split)
+            ? 'noAttribute'
+            : attrString(machine, speed, mic);
       const clipId = String(i).padStart(idWidth, '0');
       const name = buildClipName({ section, domain, split, label, clipId, attr });
       out.push({ split, section, domain, label, name, speed, mic });

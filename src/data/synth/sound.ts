@@ -32,17 +32,22 @@ export interface SoundClass {
  */
 const JITTER = { f0: 0.008, amp: 0.15, noise: 0.15, amDepth: 0.2, gain: 0.2 };
 
+const MAX_HARMONICS = 25;
+
 /** Class parameters: the machine type draws the character, the section and condition shift it. */
 export function soundClass(machine: string, section: number, speed: number, mic: number, target: boolean): SoundClass {
   const t = new Rng(hash32('type', machine));
   const s = new Rng(hash32('section', machine, section));
   const f0 = t.logUniform(60, 400) * s.logUniform(0.75, 1.33) * speed;
   const decay = t.uniform(0.75, 0.95);
-  const k = Math.max(3, Math.min(6 + t.int(20), Math.floor(7000 / f0)));
+  // Draw the section's harmonic pattern for the longest series first, so that the number of
+  // harmonics (which falls as the speed rises) does not shift the draws that follow.
+  const pattern = Array.from({ length: MAX_HARMONICS }, () => Math.exp(0.5 * s.gauss()));
+  const k = Math.max(3, Math.min(6 + t.int(MAX_HARMONICS - 5), Math.floor(7000 / f0)));
   const amps: number[] = [];
   // mic 2 stands for a closer microphone: brighter harmonics, brighter noise.
   const tilt = mic === 2 ? 1.06 : 1;
-  for (let i = 1; i <= k; i++) amps.push(decay ** (i - 1) * tilt ** i * Math.exp(0.5 * s.gauss()));
+  for (let i = 1; i <= k; i++) amps.push(decay ** (i - 1) * tilt ** i * pattern[i - 1]);
   const res: Resonance[] = [];
   for (let i = 0; i < 2; i++) {
     res.push({ f: t.logUniform(300, 5000) * s.logUniform(0.8, 1.25), r: t.uniform(0.97, 0.995), g: t.uniform(0.5, 2) });
@@ -61,7 +66,7 @@ export function soundClass(machine: string, section: number, speed: number, mic:
   };
 }
 
-/** White noise of unit variance. Uniform, not Gaussian: it is cheaper, and every use filters it. */
+/** White noise of unit variance; uniform rather than Gaussian because it is cheaper and only its flat spectrum matters. */
 function whiteNoise(rng: Rng, n: number): Float32Array {
   const w = new Float32Array(n);
   for (let i = 0; i < n; i++) w[i] = Math.sqrt(3) * (2 * rng.next() - 1);
