@@ -1,4 +1,5 @@
 import test from 'ava';
+import type { CaseInputs } from './helpers/metrics-fixture.js';
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,14 +25,7 @@ interface Case {
   name: string;
   dcase: string;
   machine: string;
-  inputs: {
-    backend: string;
-    anomaly_score: number[];
-    section: number[];
-    is_normal: number[];
-    is_target: number[];
-    extra_scores?: Record<string, number[]>;
-  };
+  inputs: CaseInputs;
   expected: { evaluate: { ok: true; csv: string } | { ok: false; error_message: string } };
 }
 interface TableCase {

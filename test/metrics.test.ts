@@ -1,5 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
+import type { CaseInputs } from './helpers/metrics-fixture.js';
 import { assertDcase } from '../src/dcase/index.js';
 import {
   auc,
@@ -37,14 +38,7 @@ interface Case {
   name: string;
   dcase: string;
   machine: string;
-  inputs: {
-    backend: string;
-    anomaly_score: number[];
-    section: number[];
-    is_normal: number[];
-    is_target: number[];
-    extra_scores?: Record<string, number[]>;
-  };
+  inputs: CaseInputs;
   expected: {
     auc_types: string[];
     per_auc: Record<string, Record<string, Value | ErrorValue>>;

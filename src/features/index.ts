@@ -5,34 +5,14 @@
 import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
 import type { StepControl } from '../steps/common.js';
 
-export interface StftPoolOptions extends StepControl {
-  /** `time_mean` (default), `time_max`, `freq_mean` or `freq_max`. */
-  pool?: string;
-  nFft?: number;
-  hopLength?: number;
-  /** Mel bands; null = linear-frequency bins within [fMin, fMax]. */
-  nMels?: number | null;
-  power?: number;
-  fMin?: number | null;
-  fMax?: number | null;
-  useLog?: boolean;
-  temporalNorm?: boolean;
+/** raw_spec frontend settings (defaults: 1024/512, 128 mels, power 1, 0–8000 Hz, no log). */
+export interface StftPoolOptions extends Partial<Omit<NativeFrontendConfig, 'type'>>, StepControl {
   batchSize?: number;
 }
 
 function frontendConfig(o: StftPoolOptions): NativeFrontendConfig {
-  return {
-    type: 'stft_pool',
-    pool: o.pool ?? 'time_mean',
-    nFft: o.nFft,
-    hopLength: o.hopLength,
-    nMels: o.nMels,
-    power: o.power,
-    fMin: o.fMin,
-    fMax: o.fMax,
-    useLog: o.useLog,
-    temporalNorm: o.temporalNorm,
-  };
+  const { device: _d, onProgress: _p, signal: _s, batchSize: _b, ...settings } = o;
+  return { ...settings, type: 'stft_pool', pool: o.pool ?? 'time_mean' };
 }
 
 /** Decodes a 16 kHz mono WAV; with `length` > 0 crops/tiles it to that many samples. */
