@@ -2,7 +2,10 @@
 #include <memory>
 
 #include "async_job.h"
+#include "backends/kmeans.h"
 #include "backends/knn.h"
+#include "backends/knn_rescale.h"
+#include "backends/smote.h"
 #include "surfaces.h"
 #include "tensor_bridge.h"
 
@@ -43,12 +46,30 @@ std::shared_ptr<backends::Backend> backend_from_js(const Napi::Object& cfg) {
       o.memory_budget_bytes = budget;
       return std::make_shared<backends::Knn>(o);
     }
+    if (kind == "Kmeans") {
+      backends::KmeansOptions o;
+      o.n_clusters = get_int(p, "n_clusters", 16);
+      o.metric = backends::parse_metric(get_string(p, "metric", "cosine"));
+      o.sep_section = get_bool(p, "sep_section", false);
+      o.fit.n_init = get_int(cfg, "nInit", 1);  // not an ASDKit parameter: a run option
+      o.fit.memory_budget_bytes = budget;
+      return std::make_shared<backends::Kmeans>(o);
+    }
+    if (kind == "KnnRescale") {
+      backends::KnnRescaleOptions o;
+      o.n_neighbors = get_int(p, "n_neighbors", 1);
+      o.k_ref_normalize = get_int(p, "k_ref_normalize", 4);
+      o.metric = backends::parse_metric(get_string(p, "metric", "cosine"));
+      o.sep_section = get_bool(p, "sep_section", false);
+      o.memory_budget_bytes = budget;
+      return std::make_shared<backends::KnnRescale>(o);
+    }
   } catch (const Napi::Error&) {
     throw;
   } catch (const std::exception& e) {
     throw Napi::Error::New(cfg.Env(), e.what());
   }
-  throw Napi::TypeError::New(cfg.Env(), "unknown backend \"" + kind + "\" (available: Knn)");
+  throw Napi::TypeError::New(cfg.Env(), "unknown backend \"" + kind + "\" (available: Knn, Kmeans, KnnRescale)");
 }
 
 struct ScoreResult {
@@ -105,10 +126,52 @@ Napi::Value backend_score_js(const Napi::CallbackInfo& info) {
       });
 }
 
+// Diagnostics behind the reference-vector tests: the parts of a backend whose reference values
+// are stored separately (SMOTE's draws, Kmeans scoring against given centres). Synchronous:
+// meant for small inputs on the CPU.
+
+// smoteSamples(minority {data, shape}, nNew, kNeighbors) → { synthetic, rows, cols, steps, neighbors }
+Napi::Value smote_samples_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) {
+    throw Napi::TypeError::New(env, "smoteSamples(minority, nNew, kNeighbors)");
+  }
+  const torch::Tensor minority = tensor_from_js(info[0], "minority");
+  try {
+    const backends::SmoteSamples s = backends::smote_samples(
+        minority, info[1].As<Napi::Number>().Int64Value(), info[2].As<Napi::Number>().Int64Value(), RunContext{});
+    auto obj = Napi::Object::New(env);
+    obj.Set("synthetic", tensor_to_js(env, s.synthetic.contiguous()));
+    obj.Set("rows", tensor_to_js(env, s.rows.contiguous()));
+    obj.Set("cols", tensor_to_js(env, s.cols.contiguous()));
+    obj.Set("steps", tensor_to_js(env, s.steps.contiguous()));
+    obj.Set("neighbors", tensor_to_js(env, s.neighbors.contiguous()));
+    return obj;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+// kmeansScore(queries {data, shape}, centers {data, shape}, metric) → Float64Array
+Napi::Value kmeans_score_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[2].IsString()) throw Napi::TypeError::New(env, "kmeansScore(queries, centers, metric)");
+  const torch::Tensor q = tensor_from_js(info[0], "queries");
+  const torch::Tensor c = tensor_from_js(info[1], "centers");
+  try {
+    const auto metric = backends::parse_metric(info[2].As<Napi::String>().Utf8Value());
+    return tensor_to_js(env, backends::kmeans_score(q, c, metric, RunContext{}).contiguous()).Get("data");
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 }  // namespace
 
 void register_backends(Napi::Env env, Napi::Object exports) {
   exports.Set("backendScore", Napi::Function::New(env, backend_score_js, "backendScore"));
+  exports.Set("smoteSamples", Napi::Function::New(env, smote_samples_js, "smoteSamples"));
+  exports.Set("kmeansScore", Napi::Function::New(env, kmeans_score_js, "kmeansScore"));
 }
 
 }  // namespace asd::addon

@@ -27,6 +27,14 @@ export const BACKENDS: Record<string, BackendSpec> = {
     },
     required: ['n_neighbors_so', 'n_neighbors_ta'],
   },
+  Kmeans: {
+    params: { n_clusters: 'int', metric: 'metric', sep_section: 'bool', embed_key: 'string' },
+    required: ['n_clusters'],
+  },
+  KnnRescale: {
+    params: { n_neighbors: 'int', k_ref_normalize: 'int', metric: 'metric', sep_section: 'bool', embed_key: 'string' },
+    required: ['n_neighbors'],
+  },
 };
 
 export type BackendParams = Record<string, number | string | boolean>;

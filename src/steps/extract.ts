@@ -45,14 +45,14 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
   ensureThreads();
   const addon = native();
 
-  const files: string[] = [];
+  // Both splits are computed before anything is written, so an interrupted run leaves no
+  // half-finished pair that the skip rule would take for done.
+  const outputs: Array<Array<[string, NpyArray]>> = [];
   let offset = 0;
   let dim = 0;
-  const rows = { train: 0, test: 0 };
-  for (const [i, split] of SPLITS.entries()) {
-    const { paths, info } = lists[i];
+  for (const { paths, info } of lists) {
     const base = offset;
-    const outputs = await runJob(
+    const out = await runJob(
       () =>
         addon.extractFiles(
           paths,
@@ -62,19 +62,19 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
       o.signal,
     );
     offset += paths.length;
-    const arrays: Array<[string, NpyArray]> = Object.entries(outputs).map(([k, t]) => [k, toNpy(t)]);
+    const arrays: Array<[string, NpyArray]> = Object.entries(out).map(([k, t]) => [k, toNpy(t)]);
     arrays.push(
       ['path', { dtype: 'unicode', shape: [paths.length], data: paths }],
       ['section', int64(info.map((c) => c.section))],
       ['is_normal', int64(info.map((c) => c.isNormal))],
       ['is_target', int64(info.map((c) => c.isTarget))],
     );
-    const file = path.join(dir, `${split}_extract.npz`);
-    await writeNpz(file, arrays);
-    files.push(file);
-    rows[split] = paths.length;
-    dim = outputs.embed?.shape[1] ?? 0;
+    outputs.push(arrays);
+    dim = out.embed?.shape[1] ?? 0;
   }
+  const files = SPLITS.map((split) => path.join(dir, `${split}_extract.npz`));
+  await Promise.all(files.map((f, i) => writeNpz(f, outputs[i])));
+  const rows = { train: lists[0].paths.length, test: lists[1].paths.length };
   return { dir, files, rows, dim };
 }
 

@@ -1,7 +1,10 @@
 #include "backends/knn.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
+
+#include "backends/smote.h"
 
 namespace asd::backends {
 
@@ -11,6 +14,24 @@ Knn::Knn(KnnOptions opts) : GroupedBackend<KnnRefs>(opts.sep_section), opts_(opt
                                 std::to_string(opts_.n_neighbors_so));
   }
   if (opts_.memory_budget_bytes < 1) throw std::invalid_argument("Knn: memory budget must be > 0");
+}
+
+// §1.3: SMOTE on (source, target) as imblearn would, returning T = the original target rows
+// followed by the synthetic ones (whole T re-normalised in cosine mode, as ASDKit re-normalises
+// the resampled matrix). The minority class is oversampled; should it be the source class
+// (never in DCASE) its synthetic rows are discarded, since S was fixed before SMOTE.
+torch::Tensor Knn::oversample_target(const torch::Tensor& embed, const torch::Tensor& source_rows,
+                                     const torch::Tensor& target, const RunContext& ctx) const {
+  smote_validate(opts_.smote_ratio, opts_.smote_neighbors);
+  const int64_t n_source = source_rows.size(0), n_target = target.size(0);
+  const bool target_is_minority = n_target < n_source;  // tie: label 0 (source) is the majority
+  const torch::Tensor minority = target_is_minority ? target : embed.index_select(0, source_rows);
+  const int64_t n_new = smote_count(std::max(n_source, n_target), std::min(n_source, n_target),
+                                    opts_.smote_ratio);
+  const SmoteSamples s = smote_samples(minority, n_new, opts_.smote_neighbors, ctx);
+  if (!target_is_minority) return target;
+  const torch::Tensor resampled = torch::cat({target, s.synthetic.to(target.device())});
+  return opts_.metric == Metric::Cosine ? l2_normalize(resampled) : resampled;
 }
 
 KnnRefs Knn::fit_group(const EmbedSet& group, const RunContext& ctx) {
@@ -33,12 +54,8 @@ KnnRefs Knn::fit_group(const EmbedSet& group, const RunContext& ctx) {
   refs.source = embed.index_select(0, source_rows);  // never affected by SMOTE
   if (target_rows.size(0) == 0) warnings.push_back("number of target data is 0.");
   if (target_rows.size(0) > 0 && opts_.n_neighbors_ta > 0) {
-    if (opts_.smote_ratio != 0) {
-      // §1.3: SMOTE-oversample the target rows (imbalanced-learn semantics, MT19937 seed 0),
-      // re-normalise in cosine mode; T = original target rows followed by the synthetic ones.
-      throw std::invalid_argument("SMOTE oversampling (smote_ratio > 0) is not available yet");
-    }
     refs.target = embed.index_select(0, target_rows);
+    if (opts_.smote_ratio != 0) refs.target = oversample_target(embed, source_rows, refs.target, ctx);
   }
   return refs;
 }

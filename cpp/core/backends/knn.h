@@ -36,6 +36,8 @@ class Knn : public GroupedBackend<KnnRefs> {
                             const RunContext& ctx) const override;
 
  private:
+  torch::Tensor oversample_target(const torch::Tensor& embed, const torch::Tensor& source_rows,
+                                  const torch::Tensor& target, const RunContext& ctx) const;
   KnnOptions opts_;
 };
 
