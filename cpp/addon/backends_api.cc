@@ -130,14 +130,17 @@ Napi::Value backend_score_js(const Napi::CallbackInfo& info) {
 // are stored separately (SMOTE's draws, Kmeans scoring against given centres). Synchronous:
 // meant for small inputs on the CPU.
 
-// smoteSamples(minority {data, shape}, nNew, kNeighbors) → { synthetic, rows, cols, steps, neighbors }
+// smoteSamples(minority {data, shape}, nNew, kNeighbors, metric) → { synthetic, rows, cols, steps,
+// neighbors }; with metric "cosine" the rows are first normalised as the Knn backend does.
 Napi::Value smote_samples_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[1].IsNumber() || !info[2].IsNumber()) {
-    throw Napi::TypeError::New(env, "smoteSamples(minority, nNew, kNeighbors)");
+    throw Napi::TypeError::New(env, "smoteSamples(minority, nNew, kNeighbors, metric?)");
   }
-  const torch::Tensor minority = tensor_from_js(info[0], "minority");
+  torch::Tensor minority = tensor_from_js(info[0], "minority");
   try {
+    const std::string metric = info.Length() > 3 && info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "euclid";
+    if (backends::parse_metric(metric) == backends::Metric::Cosine) minority = backends::l2_normalize(minority);
     const backends::SmoteSamples s = backends::smote_samples(
         minority, info[1].As<Napi::Number>().Int64Value(), info[2].As<Napi::Number>().Int64Value(), RunContext{});
     auto obj = Napi::Object::New(env);

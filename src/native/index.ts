@@ -75,6 +75,15 @@ export interface NativeAddon {
     device: string,
     onProgress?: ProgressFn,
   ): NativeJob<{ scores: Float64Array[]; warnings: string[] }>;
+  /** Diagnostics (synchronous, small inputs): SMOTE's synthetic rows and draws, for parity checks. */
+  smoteSamples(
+    minority: TensorLike<Float32Array>,
+    nNew: number,
+    k: number,
+    metric?: string,
+  ): Record<'synthetic' | 'rows' | 'cols' | 'steps' | 'neighbors', TensorLike<Float32Array | Float64Array | BigInt64Array>>;
+  /** Diagnostics: k-means scores of queries against given centres (checks the formula alone). */
+  kmeansScore(queries: TensorLike<Float32Array>, centers: TensorLike<Float32Array>, metric: string): Float64Array;
 }
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
