@@ -424,3 +424,14 @@ test('dry run lists URLs and destinations without requests or writes', async (t)
   t.is(srv.requests.length, 0);
   t.deepEqual(await fs.readdir(dataDir), []);
 });
+
+test('a corrupted entry fails its CRC-32 check and leaves no partial file', async (t) => {
+  const data = randomBytes(10_000);
+  const zip = makeZip([{ name: 'fan/train/section_00_source_train_normal_0000_a.wav', data }]);
+  zip[30 + 'fan/train/section_00_source_train_normal_0000_a.wav'.length + 5] ^= 0xff; // inside the stored data
+  const { srv, dataDir, raw } = await withFan(t, { body: zip });
+  const e = await t.throwsAsync(downloadDataset({ dataDir, dcase: 'dcase2023', machines: ['fan'], baseUrl: srv.baseUrl, ...noWait }));
+  t.regex(e!.message, /unpacking dev_fan\.zip entry "fan\/train\/section_00_source_train_normal_0000_a\.wav" failed: CRC-32 mismatch/);
+  t.deepEqual(await fs.readdir(path.join(raw, 'fan', 'train')), []);
+  t.false(await exists(path.join(raw, 'dev_fan.zip.done')));
+});

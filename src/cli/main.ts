@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { SkipError } from '../util/files.js';
 import { formatCommand, labelCommand } from './commands/data.js';
+import { downloadCommand } from './commands/download.js';
 import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand } from './commands/steps.js';
@@ -14,6 +15,7 @@ await yargs(hideBin(process.argv))
   .usage('$0 <command> [options]')
   .command(demoCommand)
   .command(synthCommand)
+  .command(downloadCommand)
   .command(formatCommand)
   .command(labelCommand)
   .command(runCommand)

@@ -18,6 +18,11 @@ export function runOptions<T>(y: Argv<T>) {
     .option('threads', { type: 'number', describe: 'LibTorch threads (default: all cores; env ASDKIT_THREADS)' })
     .option('overwrite', { type: 'boolean', describe: 'recompute outputs that already exist' })
     .option('set', { type: 'string', array: true, default: [] as string[], describe: 'override any config field: key.path=value' })
+    .option('backend', {
+      type: 'string',
+      array: true,
+      describe: 'score backends replacing the recipe\'s, one YAML mapping each, e.g. "{tgt_class: asdkit.backends.Knn, n_neighbors_so: 1, n_neighbors_ta: 1}"',
+    })
     .version(false);
 }
 
@@ -34,6 +39,7 @@ export interface RunArgs {
   threads?: number;
   overwrite?: boolean;
   set: string[];
+  backend?: string[];
   machine?: string | string[];
 }
 
@@ -55,6 +61,6 @@ export function configFromArgs(a: RunArgs): RunConfig {
       overwrite: a.overwrite,
       machines,
     },
-    a.set,
+    [...a.set, ...(a.backend?.length ? [`score.backend=[${a.backend.join(', ')}]`] : [])],
   );
 }

@@ -239,6 +239,7 @@ async function fetchOnce(url: string, zip: string, state: { md5?: string }, o: F
         await fs.rm(part, { force: true });
         throw new DownloadError(`server reports ${total} bytes but ${have} were downloaded; starting over`, true);
       }
+      clearTimeout(timer); // hashing a large file must not count as a stall
       return await finish(part, zip, state.md5, url);
     }
     if (!res.ok) {
@@ -291,6 +292,7 @@ async function fetchOnce(url: string, zip: string, state: { md5?: string }, o: F
       if (bytes > total) await fs.rm(part, { force: true });
       throw new DownloadError(`received ${bytes} bytes, expected ${total}`, true);
     }
+    clearTimeout(timer);
     await finish(part, zip, state.md5, url);
   } catch (e) {
     // The stall timer's abort surfaces as whatever the fetch/stream layer wraps it in.
@@ -389,7 +391,9 @@ const S_IFLNK = 0o120000;
 export async function unpackZip(zip: string, dir: string, signal?: AbortSignal): Promise<number> {
   const name = path.basename(zip);
   const zf = await new Promise<yauzl.ZipFile>((resolve, reject) =>
-    yauzl.open(zip, { lazyEntries: true, autoClose: false }, (err, z) => (err ? reject(err) : resolve(z))),
+    yauzl.open(zip, { lazyEntries: true, autoClose: false }, (err, z) =>
+      err ? reject(new Error(`cannot read ${zip} as a zip (delete it to download again): ${err.message}`)) : resolve(z),
+    ),
   );
   try {
     const plan: Planned[] = [];
@@ -424,11 +428,12 @@ export async function unpackZip(zip: string, dir: string, signal?: AbortSignal):
           },
         });
         await pipeline(await openEntry(zf, p.entry), check, createWriteStream(tmp), { signal });
-        if (crc >>> 0 !== p.entry.crc32 >>> 0) throw new Error(`CRC-32 mismatch in ${name} entry "${p.entry.fileName}"`);
+        if (crc >>> 0 !== p.entry.crc32 >>> 0) throw new Error('CRC-32 mismatch');
         await fs.rename(tmp, p.target);
       } catch (e) {
         await fs.rm(tmp, { force: true });
-        throw e;
+        if (signal?.aborted) throw e;
+        throw new Error(`unpacking ${name} entry "${p.entry.fileName}" failed: ${(e as Error).message}`, { cause: e });
       }
       files++;
     }
