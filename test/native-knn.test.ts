@@ -9,7 +9,7 @@ import { native } from '../src/native/index.js';
 import { DEFAULT_BACKENDS } from '../src/recipes/raw_spec.js';
 import { score } from '../src/steps/score.js';
 import { parseCsv } from '../src/util/csv.js';
-import { knnReference, rng } from './helpers/reference.js';
+import { centreScoreReference, knnReference, knnRescaleReference, rng } from './helpers/reference.js';
 
 const TOL = (exp: number) => 1e-5 + 1e-5 * Math.abs(exp);
 
@@ -239,4 +239,40 @@ for (const c of vectors.cases) {
 
 test.after.always('max deviation per reference column', () => {
   for (const [k, v] of compared) console.log(`  max |got − expected| ${k}: ${v.toExponential(2)}`);
+});
+
+test('KnnRescale agrees with brute force on random inputs (duplicates-free, D = 1 included)', async (t) => {
+  const r = rng(11);
+  let worst = 0;
+  for (let trial = 0; trial < 20; trial++) {
+    const d = trial % 4 === 0 ? 1 : 2 + Math.floor(r() * 16);
+    const train = randomRows(r, 6 + Math.floor(r() * 40), d);
+    const queries = [...randomRows(r, 15, d), train[2]];
+    // 1-D cosine rows are all ±1: duplicates make c_j = 0, which ASDKit leaves unguarded (inf/NaN).
+    const metric = trial % 2 === 0 && d > 1 ? 'cosine' : 'euclid';
+    const k = 1 + Math.floor(r() * 3);
+    const kRef = 1 + Math.floor(r() * 4);
+    const want = knnRescaleReference(train, queries, { k, kRef, metric });
+    const got = await fitScore(
+      { tgt_class: 'asdkit.backends.KnnRescale', n_neighbors: k, k_ref_normalize: kRef, metric },
+      set(train, train.map((_, i) => (i % 5 === 0 ? 1 : 0))),
+      [set(queries, queries.map(() => 0))],
+    );
+    got.scores[0].forEach((g, i) => (worst = Math.max(worst, Math.abs(g - want[i]) / Math.max(1, Math.abs(want[i])))));
+  }
+  t.true(worst <= 1e-5, `max relative deviation ${worst}`);
+});
+
+test('Kmeans with as many clusters as distinct source rows scores against those rows and every target row', async (t) => {
+  const r = rng(5);
+  for (const metric of ['cosine', 'euclid'] as const) {
+    const source = randomRows(r, 4, 6);
+    const target = randomRows(r, 2, 6);
+    const train = [...source, ...source, ...target]; // duplicates: k-means must still find the 4 points
+    const isT = train.map((_, i) => (i >= 8 ? 1 : 0));
+    const queries = randomRows(r, 12, 6);
+    const got = await fitScore({ tgt_class: 'asdkit.backends.Kmeans', n_clusters: 4, metric }, set(train, isT), [set(queries, queries.map(() => 0))]);
+    const want = centreScoreReference([...source, ...target], queries, metric);
+    got.scores[0].forEach((g, i) => t.true(Math.abs(g - want[i]) <= 1e-5 + 1e-5 * Math.abs(want[i]), `${metric}[${i}]: ${g} vs ${want[i]}`));
+  }
 });

@@ -124,3 +124,27 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** ASDKit's KnnRescale (spec §1.5), brute force: distances divided by each reference's local scale. */
+export function knnRescaleReference(train: number[][], queries: number[][], o: { k: number; kRef: number; metric: 'cosine' | 'euclid' }): number[] {
+  const prep = (v: number[]) => (o.metric === 'cosine' ? normalize(v) : v);
+  const refs = train.map(prep);
+  const scale = refs.map((r) => {
+    const d = refs.map((s) => dist(r, s)).sort((a, b) => a - b).slice(1, 1 + o.kRef);
+    return d.reduce((a, b) => a + b, 0) / d.length;
+  });
+  return queries.map((q0) => {
+    const q = prep(q0);
+    return meanSmallest(refs.map((r, j) => dist(q, r) / scale[j]), o.k);
+  });
+}
+
+/** Kmeans score against known centres (spec §1.4): cosine min squared distance / 2, euclid min distance. */
+export function centreScoreReference(centres: number[][], queries: number[][], metric: 'cosine' | 'euclid'): number[] {
+  const c = centres.map((v) => (metric === 'cosine' ? normalize(v) : v));
+  return queries.map((q0) => {
+    const q = metric === 'cosine' ? normalize(q0) : q0;
+    const m = Math.min(...c.map((r) => dist(q, r)));
+    return metric === 'cosine' ? (m * m) / 2 : m;
+  });
+}
