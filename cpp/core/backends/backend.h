@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/distance.h"
 #include "common/runtime.h"
 
 namespace asd::backends {
@@ -101,6 +102,29 @@ inline std::vector<SectionGroup> group_by_section(const EmbedSet& set, const cha
 }
 
 }  // namespace detail
+
+// A fitted group's rows in the backend's space (normalised for cosine) and split by domain.
+struct DomainRows {
+  torch::Tensor embed;        // (N, D) float32 on the run's device
+  torch::Tensor source_rows;  // int64 indices with is_target == 0
+  torch::Tensor target_rows;  // int64 indices with is_target == 1
+};
+
+// Shared first step of the domain-aware backends (Knn, Kmeans). `who` names the backend in errors.
+inline DomainRows split_domains(const EmbedSet& group, Metric metric, const RunContext& ctx, const char* who) {
+  ctx.check();
+  if (!group.is_target.defined()) throw std::invalid_argument(std::string(who) + " fit: is_target is required");
+  DomainRows d;
+  d.embed = group.embed.to(ctx.device, torch::kFloat32);
+  if (metric == Metric::Cosine) d.embed = l2_normalize(d.embed);
+  const torch::Tensor is_target = group.is_target.to(ctx.device);
+  d.source_rows = torch::nonzero(is_target == 0).flatten();
+  d.target_rows = torch::nonzero(is_target == 1).flatten();
+  if (d.source_rows.size(0) + d.target_rows.size(0) != group.rows()) {
+    throw std::invalid_argument(std::string(who) + " fit: is_target values must be 0 (source) or 1 (target)");
+  }
+  return d;
+}
 
 // Implements fit/score once for all backends: with sep_section false every row forms one group
 // (section values ignored); with true, one State is fitted per distinct training section and each

@@ -142,20 +142,11 @@ Kmeans::Kmeans(KmeansOptions opts) : GroupedBackend<KmeansCenters>(opts.sep_sect
 }
 
 KmeansCenters Kmeans::fit_group(const EmbedSet& group, const RunContext& ctx) {
-  ctx.check();
-  if (!group.is_target.defined()) throw std::invalid_argument("Kmeans fit: is_target is required");
-  torch::Tensor embed = group.embed.to(ctx.device, torch::kFloat32);
-  if (opts_.metric == Metric::Cosine) embed = l2_normalize(embed);
-  const torch::Tensor is_target = group.is_target.to(ctx.device);
-  const torch::Tensor source_rows = torch::nonzero(is_target == 0).flatten();
-  const torch::Tensor target_rows = torch::nonzero(is_target == 1).flatten();
-  if (source_rows.size(0) + target_rows.size(0) != group.rows()) {
-    throw std::invalid_argument("Kmeans fit: is_target values must be 0 (source) or 1 (target)");
-  }
-  torch::Tensor centers = kmeans_fit(embed.index_select(0, source_rows), opts_.n_clusters, opts_.fit, ctx);
+  const DomainRows d = split_domains(group, opts_.metric, ctx, "Kmeans");
+  torch::Tensor centers = kmeans_fit(d.embed.index_select(0, d.source_rows), opts_.n_clusters, opts_.fit, ctx);
   if (opts_.metric == Metric::Cosine) centers = l2_normalize(centers);
-  if (target_rows.size(0) == 0) warnings.push_back("number of target data is 0.");
-  return {torch::cat({centers, embed.index_select(0, target_rows)})};
+  if (d.target_rows.size(0) == 0) warnings.push_back("number of target data is 0.");
+  return {torch::cat({centers, d.embed.index_select(0, d.target_rows)})};
 }
 
 torch::Tensor Kmeans::score_group(const KmeansCenters& state, const EmbedSet& group,

@@ -35,27 +35,16 @@ torch::Tensor Knn::oversample_target(const torch::Tensor& embed, const torch::Te
 }
 
 KnnRefs Knn::fit_group(const EmbedSet& group, const RunContext& ctx) {
-  ctx.check();
-  if (!group.is_target.defined()) throw std::invalid_argument("Knn fit: is_target is required");
-  torch::Tensor embed = group.embed.to(ctx.device, torch::kFloat32);
-  if (opts_.metric == Metric::Cosine) embed = l2_normalize(embed);
-
-  const torch::Tensor is_target = group.is_target.to(ctx.device);
-  const torch::Tensor source_rows = torch::nonzero(is_target == 0).flatten();
-  const torch::Tensor target_rows = torch::nonzero(is_target == 1).flatten();
-  if (source_rows.size(0) + target_rows.size(0) != group.rows()) {
-    throw std::invalid_argument("Knn fit: is_target values must be 0 (source) or 1 (target)");
-  }
-  if (source_rows.size(0) == 0) {
+  const DomainRows d = split_domains(group, opts_.metric, ctx, "Knn");
+  if (d.source_rows.size(0) == 0) {
     throw std::invalid_argument("Knn fit: found 0 source rows (is_target == 0); at least 1 is required");
   }
-
   KnnRefs refs;
-  refs.source = embed.index_select(0, source_rows);  // never affected by SMOTE
-  if (target_rows.size(0) == 0) warnings.push_back("number of target data is 0.");
-  if (target_rows.size(0) > 0 && opts_.n_neighbors_ta > 0) {
-    refs.target = embed.index_select(0, target_rows);
-    if (opts_.smote_ratio != 0) refs.target = oversample_target(embed, source_rows, refs.target, ctx);
+  refs.source = d.embed.index_select(0, d.source_rows);  // never affected by SMOTE
+  if (d.target_rows.size(0) == 0) warnings.push_back("number of target data is 0.");
+  if (d.target_rows.size(0) > 0 && opts_.n_neighbors_ta > 0) {
+    refs.target = d.embed.index_select(0, d.target_rows);
+    if (opts_.smote_ratio != 0) refs.target = oversample_target(d.embed, d.source_rows, refs.target, ctx);
   }
   return refs;
 }

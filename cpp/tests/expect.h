@@ -1,0 +1,39 @@
+// Minimal check macros shared by the core's C++ tests (plain executables; exit code 0 = pass).
+#pragma once
+
+#include <exception>
+#include <iostream>
+#include <string>
+
+inline int g_checks = 0;
+inline int g_failures = 0;
+#define EXPECT(cond)                                                                   \
+  do {                                                                                \
+    ++g_checks;                                                                       \
+    if (!(cond)) {                                                                    \
+      ++g_failures;                                                                   \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": EXPECT failed: " #cond << "\n";   \
+    }                                                                                 \
+  } while (0)
+
+// Runs f, expects an exception of type E whose message contains `needle`.
+#define EXPECT_THROWS(E, needle, ...)                                                  \
+  do {                                                                                \
+    ++g_checks;                                                                       \
+    std::string what_;                                                                \
+    bool thrown_ = false;                                                             \
+    try {                                                                             \
+      __VA_ARGS__;                                                                    \
+    } catch (const E& e) {                                                            \
+      thrown_ = true;                                                                 \
+      what_ = e.what();                                                               \
+    } catch (const std::exception& e) {                                               \
+      what_ = std::string("other exception: ") + e.what();                            \
+    }                                                                                 \
+    if (!thrown_ || what_.find(needle) == std::string::npos) {                        \
+      ++g_failures;                                                                   \
+      std::cerr << __FILE__ << ":" << __LINE__ << ": expected " #E " containing \""   \
+                << (needle) << "\", got: " << (thrown_ ? what_ : "no/other throw " + what_) \
+                << "\n";                                                              \
+    }                                                                                 \
+  } while (0)
