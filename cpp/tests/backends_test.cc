@@ -293,19 +293,5 @@ int main() {
       {"kmeans_backend", test_kmeans_backend},
       {"cuda_matches_cpu", test_cuda_matches_cpu},
   };
-  for (const auto& [name, fn] : tests) {
-    const int before = g_failures;
-    const auto t0 = std::chrono::steady_clock::now();
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      ++g_failures;
-      std::cerr << name << ": unexpected exception: " << e.what() << "\n";
-    }
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::cout << (g_failures == before ? "ok   " : "FAIL ") << name << " (" << ms << " ms)\n";
-  }
-  std::cout << g_checks << " checks, " << g_failures << " failed\n";
-  return g_failures == 0 ? 0 : 1;
+  return run_tests(tests);
 }

@@ -1,9 +1,13 @@
 // Minimal check macros shared by the core's C++ tests (plain executables; exit code 0 = pass).
 #pragma once
 
+#include <chrono>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 inline int g_checks = 0;
 inline int g_failures = 0;
@@ -37,3 +41,22 @@ inline int g_failures = 0;
                 << "\n";                                                              \
     }                                                                                 \
   } while (0)
+
+// Runs named test functions, reports each, and returns the process exit code.
+inline int run_tests(const std::vector<std::pair<const char*, std::function<void()>>>& tests) {
+  for (const auto& [name, fn] : tests) {
+    const int before = g_failures;
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      ++g_failures;
+      std::cerr << name << ": unexpected exception: " << e.what() << "\n";
+    }
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << (g_failures == before ? "ok   " : "FAIL ") << name << " (" << ms << " ms)\n";
+  }
+  std::cout << g_checks << " checks, " << g_failures << " failed\n";
+  return g_failures == 0 ? 0 : 1;
+}
