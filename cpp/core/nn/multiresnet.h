@@ -1,0 +1,131 @@
+// ASDKit's MultiResNet extractor (asdkit/models/multiresnet/, spec frontends-and-training §4):
+// an FFT branch (Conv1d encoder + MLP aggregate) and linear-STFT branches (Conv2d residual
+// encoders), each giving 128 dims, concatenated in branch order.
+//
+// Submodule names follow the reference state dict as far as the spec gives it
+// (`fft_layer.layer.*`, `stft_layer_list.<i>.layer.*`, §7.5); names below `layer` mirror the
+// structure the spec describes (see the *Impl classes) and are this port's choice.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "features/stft.h"
+
+namespace asd::nn {
+
+struct BranchSpec {
+  enum class Kind { kFft, kStft };
+  Kind kind = Kind::kStft;
+  features::StftOptions stft;  // kStft only
+  // kFft only: the three Conv1d layers (spec §4.3 defaults).
+  std::array<int64_t, 3> fft_kernel{256, 64, 16};
+  std::array<int64_t, 3> fft_stride{64, 32, 4};
+  std::array<int64_t, 3> fft_dilation{1, 1, 1};
+
+  static BranchSpec fft();
+  // Linear-frequency magnitude branch as used by every recipe: power 1, no log, 200–8000 Hz.
+  static BranchSpec linear_stft(int64_t n_fft, int64_t hop_length, int64_t sr = 16000);
+};
+
+struct MultiResNetConfig {
+  int64_t sec_samples = 0;  // L = int(sec·sr); the model only accepts clips of exactly L samples
+  std::vector<BranchSpec> branches;  // at most one kFft, and it must come first
+  int64_t embed_size_per_branch = 128;  // emb_base_size; must be a multiple of 8
+  bool use_bias = false;  // false: no conv/linear biases and non-affine BatchNorms
+
+  // FFT + STFT(1024/512): E = 256 (`dis_spec_*`).
+  static MultiResNetConfig dual_branch(int64_t sec_samples);
+  // FFT + STFT(256/128, 1024/512, 4096/2048): E = 512 (`dis_multispec_*`).
+  static MultiResNetConfig multi_branch(int64_t sec_samples);
+
+  int64_t embed_size() const { return embed_size_per_branch * static_cast<int64_t>(branches.size()); }
+};
+
+// Squeeze-and-excitation over channel axis 1 of (B, C, ...); linears never have a bias.
+struct SEBlockImpl : torch::nn::Module {
+  explicit SEBlockImpl(int64_t channels, int64_t reduction = 16);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Sequential fc{nullptr};  // Linear c→c/16, ReLU, Linear c/16→c, Sigmoid
+};
+TORCH_MODULE(SEBlock);
+
+// Pre-normalised residual block; the skip path starts from bn1(x), not x (spec §4.4).
+struct ResNetBlockImpl : torch::nn::Module {
+  ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride, bool use_bias);
+  torch::Tensor forward(const torch::Tensor& x);
+  int64_t stride;
+  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
+  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
+  SEBlock se{nullptr};
+  torch::nn::Conv2d skip_conv{nullptr};  // 1×1 after MaxPool(3, s2, p1); stride-2 blocks only
+};
+TORCH_MODULE(ResNetBlock);
+
+// FFT branch body: (B, L_f) magnitude → (B, E_b).
+struct Conv1dEncoderImpl : torch::nn::Module {
+  Conv1dEncoderImpl(int64_t input_length, const BranchSpec& spec, int64_t emb, bool use_bias);
+  torch::Tensor forward(const torch::Tensor& spectrum);
+  torch::nn::ModuleList conv_list{nullptr}, se_list{nullptr};
+  torch::nn::Sequential aggregate{nullptr};  // [Linear, BN1d, ReLU] × 5, Linear
+  int64_t flat_length = 0;                   // L3 (spec §4.3 table)
+};
+TORCH_MODULE(Conv1dEncoder);
+
+// STFT branch body: (B, F, T) spectrogram → (B, E_b).
+struct Conv2dEncoderImpl : torch::nn::Module {
+  Conv2dEncoderImpl(int64_t n_freq, int64_t emb, bool use_bias);
+  torch::Tensor forward(const torch::Tensor& spec);
+  torch::nn::BatchNorm1d bn_freq{nullptr};  // per-frequency input normalisation
+  torch::nn::Conv2d stem_conv{nullptr};
+  torch::nn::BatchNorm2d stem_bn{nullptr};
+  torch::nn::ModuleList blocks{nullptr};     // stage 2 (2 blocks), stages 3–5 (2 blocks each)
+  torch::nn::Sequential aggregate{nullptr};  // BN1d(E_b·F'), Linear E_b·F'→E_b
+  int64_t reduced_freq = 0;                  // F'
+};
+TORCH_MODULE(Conv2dEncoder);
+
+struct FftBranchImpl : torch::nn::Module {
+  FftBranchImpl(int64_t sec_samples, const BranchSpec& spec, int64_t emb, bool use_bias);
+  torch::Tensor forward(const torch::Tensor& wave);  // (B, L) → (B, E_b)
+  Conv1dEncoder layer{nullptr};
+};
+TORCH_MODULE(FftBranch);
+
+// Holds the Stft and exposes its window as buffer `window` (checkpointed by the reference).
+// The buffer shares the Stft's tensor, so Module::to() (which uses set_data) moves both.
+struct StftFrontImpl : torch::nn::Module {
+  explicit StftFrontImpl(const features::StftOptions& options);
+  torch::Tensor forward(const torch::Tensor& wave) { return stft.forward(wave); }
+  features::Stft stft;
+};
+TORCH_MODULE(StftFront);
+
+struct StftBranchImpl : torch::nn::Module {
+  StftBranchImpl(int64_t sec_samples, const BranchSpec& spec, int64_t emb, bool use_bias);
+  torch::Tensor forward(const torch::Tensor& wave);  // (B, L) → (B, E_b)
+  StftFront stft{nullptr};
+  Conv2dEncoder layer{nullptr};
+};
+TORCH_MODULE(StftBranch);
+
+struct MultiResNetImpl : torch::nn::Module {
+  // Throws std::invalid_argument for a bad config (branch order, emb % 8, min(F, T) < 36,
+  // a clip too short for the FFT convolutions).
+  explicit MultiResNetImpl(const MultiResNetConfig& config);
+  // wave (B, L) with L == sec_samples → embedding (B, E).
+  torch::Tensor forward(const torch::Tensor& wave);
+  const MultiResNetConfig& config() const { return config_; }
+
+  FftBranch fft_layer{nullptr};  // null when the config has no FFT branch
+  torch::nn::ModuleList stft_layer_list{nullptr};
+
+ private:
+  MultiResNetConfig config_;
+};
+TORCH_MODULE(MultiResNet);
+
+}  // namespace asd::nn
