@@ -363,7 +363,7 @@ test('checksums: a given md5 is verified, a wrong Content-MD5 header is caught',
 const MALICIOUS: Array<[string, ZipEntry]> = [
   ['../evil.wav', { name: '../evil.wav', data: Buffer.from('evil') }],
   ['fan/../../evil.wav', { name: 'fan/../../evil.wav', data: Buffer.from('evil') }],
-  ['/tmp/evil.wav', { name: '/tmp/evil.wav', data: Buffer.from('evil') }],
+  ['/var/evil.wav', { name: '/var/evil.wav', data: Buffer.from('evil') }],
   ['C:/evil.wav', { name: 'C:/evil.wav', data: Buffer.from('evil') }],
   ['fan/train/link.wav', { name: 'fan/train/link.wav', data: Buffer.from('../../../../evil.wav'), mode: 0o120777 }],
 ];

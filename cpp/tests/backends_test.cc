@@ -29,12 +29,6 @@ namespace {
 
 RunContext cpu_ctx() { return RunContext{}; }
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  if (a.sizes() != b.sizes()) return INFINITY;
-  if (a.numel() == 0) return 0;
-  return (a.cpu().to(torch::kFloat64) - b.cpu().to(torch::kFloat64)).abs().max().item<double>();
-}
-
 torch::Tensor brute_normalize(const torch::Tensor& x) {
   const torch::Tensor x64 = x.to(torch::kFloat64);
   return x64 / x64.norm(2, {1}, true).clamp_min(1e-12);

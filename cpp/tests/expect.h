@@ -1,7 +1,10 @@
 // Minimal check macros shared by the core's C++ tests (plain executables; exit code 0 = pass).
 #pragma once
 
+#include <torch/torch.h>
+
 #include <chrono>
+#include <cmath>
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -59,4 +62,11 @@ inline int run_tests(const std::vector<std::pair<const char*, std::function<void
   }
   std::cout << g_checks << " checks, " << g_failures << " failed\n";
   return g_failures == 0 ? 0 : 1;
+}
+
+// Largest |a − b| in float64 (inf when the shapes differ), for tensor comparisons in tests.
+inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  if (a.sizes() != b.sizes()) return INFINITY;
+  if (a.numel() == 0) return 0;
+  return (a.cpu().to(torch::kFloat64) - b.cpu().to(torch::kFloat64)).abs().max().item<double>();
 }

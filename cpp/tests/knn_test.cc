@@ -25,12 +25,6 @@ namespace {
 
 RunContext cpu_ctx() { return RunContext{}; }
 
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  if (a.sizes() != b.sizes()) return INFINITY;
-  if (a.numel() == 0) return 0;
-  return (a.cpu().to(torch::kFloat64) - b.cpu().to(torch::kFloat64)).abs().max().item<double>();
-}
-
 bool same_indices(const torch::Tensor& a, const torch::Tensor& b) {
   return a.sizes() == b.sizes() && torch::equal(a.cpu(), b.cpu());
 }
