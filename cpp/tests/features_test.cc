@@ -24,24 +24,14 @@
 #include "common/runtime.h"
 #include "features/stft.h"
 #include "features/stft_pool.h"
+#include "expect.h"
 
 namespace fs = std::filesystem;
 using asd::features::Stft;
 using asd::features::StftOptions;
 using asd::features::StftPool;
 
-#undef CHECK  // glog's, pulled in by LibTorch
-static int g_checks = 0;
-static int g_failures = 0;
-
-#define CHECK(cond)                                                        \
-  do {                                                                     \
-    ++g_checks;                                                            \
-    if (!(cond)) {                                                         \
-      ++g_failures;                                                        \
-      std::fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                      \
-  } while (0)
+#undef CHECK  // glog's, pulled in by LibTorch; the tests use EXPECT from expect.h
 
 // Runs `fn`, expecting std::exception of type E whose message starts with `prefix`
 // (and contains `contains`, if given).
@@ -264,7 +254,7 @@ static void test_stft_against_reference() {
       const bool shape_ok = got.dim() == 3 && got.size(0) == sig.batch && got.size(1) == int64_t(ref[0].size()) &&
                             got.size(2) == 1 + sig.length / sig.hop && got.size(1) == stft.num_bins() &&
                             got.size(2) == stft.num_frames(sig.length) && got.dtype() == torch::kFloat32;
-      CHECK(shape_ok);
+      EXPECT(shape_ok);
       if (!shape_ok) continue;
       const double all = rel_error(got, ref);
       double err = all;
@@ -275,7 +265,7 @@ static void test_stft_against_reference() {
         for (const auto& m : mags) pre.push_back(ref_features(m, lin));
         const auto keep = above_floor(pre, c.o.power);
         err = rel_error(got, ref, &keep);
-        CHECK(all <= 1e-3);
+        EXPECT(all <= 1e-3);
       }
       g_max_stft_err = std::max(g_max_stft_err, err);
       std::printf("  n_fft %4lld hop %3lld L %5lld  %-30s (F %3lld, T %3lld)  %.2e", (long long)sig.n_fft,
@@ -283,14 +273,14 @@ static void test_stft_against_reference() {
                   (long long)got.size(2), err);
       if (c.o.use_log) std::printf("  (all elements: %.2e)", all);
       std::puts("");
-      CHECK(err <= 1e-5);
+      EXPECT(err <= 1e-5);
       // 1-D input gives the (F, T) slice of the batched result.
       // (BLAS may block a batch differently from one clip, and log amplifies rounding near zero,
       // so the bound is relative to the output's scale.)
       const double scale = got[1].abs().max().item<double>();
       const double diff = (stft.forward(wave[1]) - got[1]).abs().max().item<double>();
       if (diff > 1e-6 * std::max(scale, 1.0)) std::printf("    1-D vs batched max diff %.3g (scale %.3g)\n", diff, scale);
-      CHECK(diff <= 1e-6 * std::max(scale, 1.0));
+      EXPECT(diff <= 1e-6 * std::max(scale, 1.0));
     }
   }
 }
@@ -303,13 +293,13 @@ static void test_bin_and_frame_counts() {
   const int64_t frames[4][3] = {{1251, 313, 79}, {1376, 344, 86}, {1501, 376, 94}, {2251, 563, 141}};
   for (int i = 0; i < 3; ++i) {
     const Stft stft(make_opts(ffts[i], hops[i], 1, {}, 200.0, 8000.0, false, false));
-    CHECK(stft.num_bins() == bins[i]);
-    CHECK(stft.bin_start() == starts[i]);
+    EXPECT(stft.num_bins() == bins[i]);
+    EXPECT(stft.bin_start() == starts[i]);
     for (int j = 0; j < 4; ++j) {
       const torch::Tensor y = stft.forward(torch::zeros({1, lengths[j]}));
-      CHECK(y.size(1) == bins[i]);
-      CHECK(y.size(2) == frames[j][i]);
-      CHECK(stft.num_frames(lengths[j]) == frames[j][i]);
+      EXPECT(y.size(1) == bins[i]);
+      EXPECT(y.size(2) == frames[j][i]);
+      EXPECT(stft.num_frames(lengths[j]) == frames[j][i]);
     }
     std::printf("  n_fft %4lld: F %lld, first bin %lld, T ok for L = 160000/176000/192000/288000\n",
                 (long long)ffts[i], (long long)stft.num_bins(), (long long)stft.bin_start());
@@ -324,13 +314,13 @@ static void test_bin_and_frame_counts() {
     std::vector<torch::Tensor> single;
     for (int b = 0; b < 5; ++b) single.push_back(stft.forward(batch[b]));
     const torch::Tensor got = stft.forward(batch);
-    CHECK(got.sizes() == torch::IntArrayRef({5, 1997, 141}));
-    CHECK(torch::allclose(got, torch::stack(single), 1e-6, 1e-5));
+    EXPECT(got.sizes() == torch::IntArrayRef({5, 1997, 141}));
+    EXPECT(torch::allclose(got, torch::stack(single), 1e-6, 1e-5));
   }
   // Window normalisation constant sqrt(3·n_fft/8) = 19.5959 for n_fft 1024.
   const Stft s(make_opts(1024, 512, 1, 128, 0.0, 8000.0, false, false));
   const double peak = s.window().max().item<double>();
-  CHECK(std::abs(1.0 / peak - std::sqrt(3.0 * 1024 / 8)) < 1e-4);
+  EXPECT(std::abs(1.0 / peak - std::sqrt(3.0 * 1024 / 8)) < 1e-4);
 }
 
 static void test_stft_pool() {
@@ -348,7 +338,7 @@ static void test_stft_pool() {
     const torch::Tensor got = p.forward(wave).to(torch::kFloat64);
     const bool time = pool.rfind("time", 0) == 0, mx = pool.find("max") != std::string::npos;
     const int64_t dim = time ? 128 : 32;
-    CHECK(got.dim() == 2 && got.size(0) == 3 && got.size(1) == dim && p.dim(16000) == dim);
+    EXPECT(got.dim() == 2 && got.size(0) == 3 && got.size(1) == dim && p.dim(16000) == dim);
     if (got.size(1) != dim) continue;
     double err = 0, scale = 0;
     for (int b = 0; b < 3; ++b) {
@@ -368,7 +358,7 @@ static void test_stft_pool() {
     g_max_stft_err = std::max(g_max_stft_err, err / scale);
     std::printf("  %-9s (B 3, dim %3lld)  %.2e  (abs %.2e, scale %.3g)\n", pool.c_str(), (long long)dim, err / scale,
                 err, scale);
-    CHECK(err / scale <= 1e-5);
+    EXPECT(err / scale <= 1e-5);
   }
   const std::string expected = "\": expected time_mean, time_max, freq_mean or freq_max";
   for (const std::string bad : {"time", "mean_time", "time_min", "time_mean_x", "TIME_MEAN", "", "freq-max"}) {
@@ -380,7 +370,7 @@ static void test_fft_magnitude() {
   for (int64_t L : {1000, 1001}) {
     const std::vector<float> x = random_signal(L, 7);
     const torch::Tensor got = asd::features::fft_magnitude(torch::tensor(x).unsqueeze(0)).to(torch::kFloat64);
-    CHECK(got.size(0) == 1 && got.size(1) == L / 2 + 1);
+    EXPECT(got.size(0) == 1 && got.size(1) == L / 2 + 1);
     double err = 0, scale = 0;
     for (int64_t k = 0; k <= L / 2; ++k) {
       std::complex<double> acc = 0;
@@ -389,17 +379,17 @@ static void test_fft_magnitude() {
       scale = std::max(scale, std::abs(acc));
     }
     std::printf("fft_magnitude L %lld: %lld bins, rel error %.2e\n", (long long)L, (long long)got.size(1), err / scale);
-    CHECK(err / scale <= 1e-5);
+    EXPECT(err / scale <= 1e-5);
   }
 }
 
 static void test_crop_or_tile() {
   using asd::audio::crop_or_tile;
   const torch::Tensor w = torch::arange(5, torch::kFloat32);
-  CHECK(torch::equal(crop_or_tile(w, 3), torch::tensor({0.f, 1.f, 2.f})));
-  CHECK(torch::equal(crop_or_tile(w, 5), w));
-  CHECK(torch::equal(crop_or_tile(w, 12), torch::tensor({0.f, 1.f, 2.f, 3.f, 4.f, 0.f, 1.f, 2.f, 3.f, 4.f, 0.f, 1.f})));
-  CHECK(torch::equal(crop_or_tile(w, 10), torch::cat({w, w})));
+  EXPECT(torch::equal(crop_or_tile(w, 3), torch::tensor({0.f, 1.f, 2.f})));
+  EXPECT(torch::equal(crop_or_tile(w, 5), w));
+  EXPECT(torch::equal(crop_or_tile(w, 12), torch::tensor({0.f, 1.f, 2.f, 3.f, 4.f, 0.f, 1.f, 2.f, 3.f, 4.f, 0.f, 1.f})));
+  EXPECT(torch::equal(crop_or_tile(w, 10), torch::cat({w, w})));
 
   std::mt19937_64 rng(1);
   std::set<int64_t> offsets;
@@ -407,10 +397,10 @@ static void test_crop_or_tile() {
   for (int i = 0; i < 200; ++i) {
     const torch::Tensor c = crop_or_tile(longer, 4, rng);
     const int64_t off = static_cast<int64_t>(c[0].item<float>());
-    CHECK(torch::equal(c, torch::arange(off, off + 4, torch::kFloat32)));
+    EXPECT(torch::equal(c, torch::arange(off, off + 4, torch::kFloat32)));
     offsets.insert(off);
   }
-  CHECK(offsets.size() == 7 && *offsets.begin() == 0 && *offsets.rbegin() == 6);  // uniform over [0, 6]
+  EXPECT(offsets.size() == 7 && *offsets.begin() == 0 && *offsets.rbegin() == 6);  // uniform over [0, 6]
   offsets.clear();
   const torch::Tensor shorter = torch::arange(3, torch::kFloat32);  // tiled to 9, window 7 → offsets 0..2
   const torch::Tensor tiled = torch::cat({shorter, shorter, shorter});
@@ -422,10 +412,10 @@ static void test_crop_or_tile() {
         offsets.insert(off);
         matched = true;
       }
-    CHECK(matched);
+    EXPECT(matched);
   }
-  CHECK(offsets.size() == 3);
-  CHECK(torch::equal(crop_or_tile(w, 5, rng), w));
+  EXPECT(offsets.size() == 3);
+  EXPECT(torch::equal(crop_or_tile(w, 5, rng), w));
   std::puts("crop_or_tile: longer → first N, shorter → tiled, equal → unchanged, random offsets in range: ok");
 }
 
@@ -482,11 +472,11 @@ static void test_wav(const fs::path& dir) {
   const std::string good = (dir / "good.wav").string();
   write_wav(good, {}, pcm16_bytes(pcm));
   const torch::Tensor w = read_wav(good);
-  CHECK(w.dim() == 1 && w.size(0) == 4000 && w.dtype() == torch::kFloat32);
+  EXPECT(w.dim() == 1 && w.size(0) == 4000 && w.dtype() == torch::kFloat32);
   int64_t mismatches = 0;
   for (int64_t i = 0; i < 4000; ++i) mismatches += w[i].item<float>() != static_cast<float>(pcm[i]) / 32768.0f;
-  CHECK(mismatches == 0);
-  CHECK(w[0].item<float>() == -1.0f && w[1].item<float>() == 32767.0f / 32768.0f);
+  EXPECT(mismatches == 0);
+  EXPECT(w[0].item<float>() == -1.0f && w[1].item<float>() == 32767.0f / 32768.0f);
   std::printf("  16-bit PCM: %lld/4000 samples differ from int16/32768\n", (long long)mismatches);
 
   std::vector<float> fl = random_signal(1000, 5);
@@ -494,7 +484,7 @@ static void test_wav(const fs::path& dir) {
   std::string fbytes(reinterpret_cast<const char*>(fl.data()), fl.size() * sizeof(float));
   const std::string fpath = (dir / "float.wav").string();
   write_wav(fpath, {16000, 1, 32, 3, {}}, fbytes);
-  CHECK(torch::equal(read_wav(fpath), torch::tensor(fl)));
+  EXPECT(torch::equal(read_wav(fpath), torch::tensor(fl)));
 
   const std::string p441 = (dir / "rate44k.wav").string(), stereo = (dir / "stereo.wav").string(),
                     trunc = (dir / "truncated.wav").string(), text = (dir / "text.wav").string(),
@@ -535,13 +525,13 @@ static void test_load_batch(const fs::path& dir) {
     std::vector<int64_t> seen;
     asd::RunContext ctx;
     ctx.progress = [&](int64_t done, int64_t total) {
-      CHECK(total == 6);
+      EXPECT(total == 6);
       seen.push_back(done);
     };
     const torch::Tensor batch = load_batch(paths, 1600, ctx, threads);
-    CHECK(batch.sizes() == torch::IntArrayRef({6, 1600}) && batch.dtype() == torch::kFloat32);
-    CHECK(torch::equal(batch, torch::stack(expected)));
-    CHECK((seen == std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+    EXPECT(batch.sizes() == torch::IntArrayRef({6, 1600}) && batch.dtype() == torch::kFloat32);
+    EXPECT(torch::equal(batch, torch::stack(expected)));
+    EXPECT((seen == std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   }
   // The lowest-index failure is reported, whatever the thread interleaving.
   std::vector<std::string> bad = paths;
@@ -568,14 +558,14 @@ static void test_cuda() {
     const Stft stft(o);
     const torch::Tensor cpu = stft.forward(wave);
     const torch::Tensor gpu = stft.forward(wave.to(torch::kCUDA));
-    CHECK(gpu.device().is_cuda());
+    EXPECT(gpu.device().is_cuda());
     const double err = (gpu.cpu() - cpu).abs().max().item<double>() / cpu.abs().max().item<double>();
     std::printf("CUDA vs CPU STFT rel error %.2e\n", err);
-    CHECK(err <= 1e-5);
+    EXPECT(err <= 1e-5);
   }
   StftPool pool("time_mean");
   pool.to(torch::kCUDA);
-  CHECK(pool.forward(wave.to(torch::kCUDA)).device().is_cuda());
+  EXPECT(pool.forward(wave.to(torch::kCUDA)).device().is_cuda());
 }
 
 static void bench(const fs::path& dir) {
@@ -593,7 +583,7 @@ static void bench(const fs::path& dir) {
     const auto t1 = std::chrono::steady_clock::now();
     const torch::Tensor emb = pool.forward(wave);
     const auto t2 = std::chrono::steady_clock::now();
-    CHECK(emb.size(0) == 64 && emb.size(1) == 128);
+    EXPECT(emb.size(0) == 64 && emb.size(1) == 128);
     const double load = std::chrono::duration<double>(t1 - t0).count();
     const double total = std::chrono::duration<double>(t2 - t0).count();
     std::printf("bench rep %d: load_batch %.3f s, StftPool %.3f s, total %.3f s\n", rep, load, total - load, total);

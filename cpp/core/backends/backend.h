@@ -103,6 +103,12 @@ inline std::vector<SectionGroup> group_by_section(const EmbedSet& set, const cha
 
 }  // namespace detail
 
+// Rows in a backend's space: float32 on the run's device, unit-normalised for cosine.
+inline torch::Tensor metric_space(const torch::Tensor& embed, Metric metric, const RunContext& ctx) {
+  torch::Tensor x = embed.to(ctx.device, torch::kFloat32);
+  return metric == Metric::Cosine ? l2_normalize(x) : x;
+}
+
 // A fitted group's rows in the backend's space (normalised for cosine) and split by domain.
 struct DomainRows {
   torch::Tensor embed;        // (N, D) float32 on the run's device
@@ -115,8 +121,7 @@ inline DomainRows split_domains(const EmbedSet& group, Metric metric, const RunC
   ctx.check();
   if (!group.is_target.defined()) throw std::invalid_argument(std::string(who) + " fit: is_target is required");
   DomainRows d;
-  d.embed = group.embed.to(ctx.device, torch::kFloat32);
-  if (metric == Metric::Cosine) d.embed = l2_normalize(d.embed);
+  d.embed = metric_space(group.embed, metric, ctx);
   const torch::Tensor is_target = group.is_target.to(ctx.device);
   d.source_rows = torch::nonzero(is_target == 0).flatten();
   d.target_rows = torch::nonzero(is_target == 1).flatten();

@@ -125,8 +125,7 @@ torch::Tensor kmeans_fit(const torch::Tensor& x, int64_t n_clusters, const Kmean
 
 torch::Tensor kmeans_score(const torch::Tensor& queries, const torch::Tensor& centers,
                            Metric metric, const RunContext& ctx, int64_t memory_budget_bytes) {
-  torch::Tensor q = queries.to(ctx.device, torch::kFloat32);
-  if (metric == Metric::Cosine) q = l2_normalize(q);
+  const torch::Tensor q = metric_space(queries, metric, ctx);
   DistanceOptions dist;
   dist.memory_budget_bytes = memory_budget_bytes;
   const torch::Tensor d = knn_smallest(q, centers.to(ctx.device), 1, ctx, dist).values.select(1, 0);

@@ -51,8 +51,7 @@ KnnRefs Knn::fit_group(const EmbedSet& group, const RunContext& ctx) {
 
 torch::Tensor Knn::score_group(const KnnRefs& refs, const EmbedSet& group,
                                const RunContext& ctx) const {
-  torch::Tensor queries = group.embed.to(ctx.device, torch::kFloat32);
-  if (opts_.metric == Metric::Cosine) queries = l2_normalize(queries);
+  const torch::Tensor queries = metric_space(group.embed, opts_.metric, ctx);
 
   DistanceOptions dist;
   dist.memory_budget_bytes = opts_.memory_budget_bytes;

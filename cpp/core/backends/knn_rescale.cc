@@ -21,8 +21,7 @@ KnnRescale::KnnRescale(KnnRescaleOptions opts)
 KnnRescaleRefs KnnRescale::fit_group(const EmbedSet& group, const RunContext& ctx) {
   ctx.check();
   // is_target is ignored: source and target rows form one reference set (no target warning).
-  torch::Tensor refs = group.embed.to(ctx.device, torch::kFloat32);
-  if (opts_.metric == Metric::Cosine) refs = l2_normalize(refs);
+  const torch::Tensor refs = metric_space(group.embed, opts_.metric, ctx);
   if (refs.size(0) == 0) throw std::invalid_argument("KnnRescale fit: no training rows");
   DistanceOptions dist;
   dist.memory_budget_bytes = opts_.memory_budget_bytes;
@@ -35,8 +34,7 @@ KnnRescaleRefs KnnRescale::fit_group(const EmbedSet& group, const RunContext& ct
 
 torch::Tensor KnnRescale::score_group(const KnnRescaleRefs& refs, const EmbedSet& group,
                                       const RunContext& ctx) const {
-  torch::Tensor queries = group.embed.to(ctx.device, torch::kFloat32);
-  if (opts_.metric == Metric::Cosine) queries = l2_normalize(queries);
+  const torch::Tensor queries = metric_space(group.embed, opts_.metric, ctx);
   DistanceOptions dist;
   dist.memory_budget_bytes = opts_.memory_budget_bytes;
   dist.ref_scale = refs.scale;
