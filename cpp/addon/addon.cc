@@ -19,6 +19,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   asd::addon::register_runtime(env, exports);
   asd::addon::register_features(env, exports);
   asd::addon::register_backends(env, exports);
+  asd::addon::register_model(env, exports);
   return exports;
 }
 

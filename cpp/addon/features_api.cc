@@ -62,12 +62,6 @@ ExtractSetup setup_from_js(const Napi::Object& o) {
   return s;
 }
 
-Napi::Value outputs_to_js(Napi::Env env, extract::Outputs& out) {
-  auto obj = Napi::Object::New(env);
-  for (auto& [name, t] : out) obj.Set(name, tensor_to_js(env, t));
-  return obj;
-}
-
 // extractFiles(paths, options, onProgress?) → { promise: { embed: {data, shape}, ... }, cancel }
 Napi::Value extract_files_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -76,7 +70,7 @@ Napi::Value extract_files_js(const Napi::CallbackInfo& info) {
   return start_job<extract::Outputs>(
       env, info[2], s.device, {},
       [paths = std::move(paths), s](const RunContext& ctx) { return extract::extract_files(*s.frontend, paths, s.opts, ctx); },
-      outputs_to_js);
+      named_tensors_to_js);
 }
 
 // frontendForward(wave {data, shape: [B, L]}, options, onProgress?) — waveforms already in memory.
@@ -106,7 +100,7 @@ Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
         for (size_t i = 0; i < all.size(); ++i) all[i].second = torch::cat(parts[i], 0);
         return all;
       },
-      outputs_to_js);
+      named_tensors_to_js);
 }
 
 // readWav(path, length) → float32 samples (cropped/tiled when length > 0).

@@ -80,6 +80,12 @@ Napi::Object tensor_to_js(Napi::Env env, torch::Tensor t) {
   return obj;
 }
 
+Napi::Object named_tensors_to_js(Napi::Env env, std::vector<std::pair<std::string, torch::Tensor>>& tensors) {
+  auto obj = Napi::Object::New(env);
+  for (auto& [name, t] : tensors) obj.Set(name, tensor_to_js(env, t));
+  return obj;
+}
+
 std::vector<std::string> strings_from_js(const Napi::Value& value, const std::string& what) {
   if (!value.IsArray()) throw Napi::TypeError::New(value.Env(), what + " must be an array of strings");
   auto arr = value.As<Napi::Array>();

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace asd::addon {
@@ -17,6 +18,9 @@ torch::Tensor tensor_from_js(const Napi::Value& value, const std::string& what);
 
 // `{ data, shape }` from a contiguous CPU tensor (moved to CPU/contiguous first if needed).
 Napi::Object tensor_to_js(Napi::Env env, torch::Tensor t);
+
+// `{ name: {data, shape}, ... }` from named tensors (e.g. a frontend's outputs).
+Napi::Object named_tensors_to_js(Napi::Env env, std::vector<std::pair<std::string, torch::Tensor>>& tensors);
 
 std::vector<std::string> strings_from_js(const Napi::Value& value, const std::string& what);
 

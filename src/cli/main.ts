@@ -7,6 +7,7 @@ import { formatCommand, labelCommand } from './commands/data.js';
 import { downloadCommand } from './commands/download.js';
 import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
+import { trainCommand } from './commands/train.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand } from './commands/steps.js';
 
 await yargs(hideBin(process.argv))
@@ -20,6 +21,7 @@ await yargs(hideBin(process.argv))
   .command(labelCommand)
   .command(runCommand)
   .command(recipesCommand)
+  .command(trainCommand)
   .command(extractCommand)
   .command(scoreCommand)
   .command(evaluateCommand)

@@ -61,7 +61,83 @@ export interface NativeBackendConfig {
   memoryBudgetBytes?: number;
 }
 
+/** The DisModel architecture (cpp/core/train/dis_model.h), as `createDisModel` takes it. */
+export interface NativeModelConfig {
+  secSamples: number;
+  branches: Array<{ kind: 'fft'; kernel?: number[]; stride?: number[]; dilation?: number[] } | { kind: 'stft'; nFft: number; hopLength: number }>;
+  embedSizePerBranch?: number;
+  useBias?: boolean;
+  numClasses: number;
+  head: { type: 'scadacos' | 'adacos' | 'arcface' | 'adaproj'; nSubclusters?: number; subspaceDim?: number; margin?: number; scale?: number; trainable?: boolean; dynamic?: boolean };
+  mixupProb?: number;
+  technique?: 'none' | 'featex' | 'subspace';
+  featexProb?: number;
+  subspaceEmbedSize?: number;
+  auxWeight?: number;
+  /** Seeds the parameter initialisation. */
+  seed?: number;
+}
+
+/** Optimiser, schedule and loader settings; fixed when a model first trains or loads optimiser state. */
+export interface NativeTrainOptions {
+  lr?: number;
+  weightDecay?: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  warmupSteps?: number;
+  cosineSteps?: number;
+  lrMin?: number;
+  batchSize?: number;
+  seed?: number;
+  ioThreads?: number;
+  prefetch?: number;
+}
+
+export interface NativeTrainData {
+  paths: string[];
+  labels: Int32Array;
+  numClasses: number;
+  /** Samples per training window (default: the model's secSamples). */
+  length?: number;
+}
+
+export interface StepMetrics {
+  epoch: number;
+  globalStep: number;
+  batch: number;
+  numBatches: number;
+  batchSize: number;
+  /** ASDKit's loss-term names; `main` is the optimised total. */
+  losses: Record<string, number>;
+  gradNorm: number;
+  lr: number;
+  waitMs: number;
+  computeMs: number;
+}
+
+export interface NativeEpochResult {
+  steps: number;
+  lastLoss: number;
+  nonFinite: boolean;
+  globalStep: number;
+  metrics: StepMetrics[];
+}
+
+export type TensorDict = Record<string, TensorLike<Float32Array | Float64Array | BigInt64Array | Int32Array>>;
+
+export interface NativeDisModel {
+  counts(): { trainable: number; frozen: number; buffers: number; embedSize: number };
+  stateDict(): TensorDict;
+  optimizerState(): { globalStep: number; tensors: TensorDict };
+  loadState(tensors: TensorDict, optimizer?: { tensors: TensorDict; globalStep: number; options: NativeTrainOptions }): void;
+  trainEpoch(data: NativeTrainData, options: NativeTrainOptions & { epoch: number; device?: string }, onStep?: (m: StepMetrics) => void): NativeJob<NativeEpochResult>;
+  embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; device?: string }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  embed(wave: TensorLike, options: { batchSize?: number; device?: string }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+}
+
 export interface NativeAddon {
+  createDisModel(config: NativeModelConfig): NativeDisModel;
   info(): NativeInfo;
   setNumThreads(n: number): number;
   checkDevice(spec: string): string;

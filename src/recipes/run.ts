@@ -8,10 +8,14 @@ import { extract } from '../steps/extract.js';
 import { outputDir, type RunIds } from '../steps/paths.js';
 import { score } from '../steps/score.js';
 import { table } from '../steps/table.js';
+import { checkpointDir, train } from '../steps/train.js';
+import { selectCheckpoint } from '../train/checkpoint.js';
+import { DisModel } from '../train/model.js';
 import { SkipError, writeAtomic } from '../util/files.js';
 import type { RunConfig } from './schema.js';
+import { trainOptionsOf } from './train_options.js';
 
-export type StepName = 'extract' | 'score' | 'evaluate' | 'table';
+export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'table';
 
 export interface RunEvent {
   step: StepName;
@@ -38,8 +42,10 @@ export function runIds(c: RunConfig): RunIds {
   return { resultDir: c.result_dir, name: c.name, dcase: c.dcase as Dcase, version: c.version, seed: c.seed, inferVer: c.infer_ver };
 }
 
-export function frontendOf(c: RunConfig): NativeFrontendConfig {
+/** The non-trained frontend of a recipe (undefined for trained recipes, which restore a model). */
+export function frontendOf(c: RunConfig): NativeFrontendConfig | undefined {
   const f = c.extract.frontend;
+  if (f.type !== 'stft_pool') return undefined;
   return {
     type: 'stft_pool',
     pool: f.pool ?? c.infer_ver,
@@ -55,8 +61,8 @@ export function frontendOf(c: RunConfig): NativeFrontendConfig {
 }
 
 /**
- * Runs a recipe as ASDKit's recipe scripts do: per machine extract → score → evaluate, then the
- * table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
+ * Runs a recipe as ASDKit's recipe scripts do: train (trained recipes: one model for all
+ * machines), then per machine extract → score → evaluate, then the table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
  * but is reported. Aborting stops at once.
  */
 export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
@@ -86,12 +92,31 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
     }
   };
 
+  let model: DisModel | undefined;
+  let modelError: string | undefined;
+  if (c.model) {
+    const opts = { ...trainOptionsOf(c, machines), signal: hooks.signal };
+    const progress = hooks.onProgress;
+    if (progress) opts.onProgress = (d, t) => progress('train', opts.modelVer ?? 'all', d, t);
+    if (await step('train', undefined, () => train(opts))) {
+      try {
+        const file = await selectCheckpoint(checkpointDir(opts, opts.modelVer), c.infer_ver);
+        model = (await DisModel.load(file)).model;
+      } catch (e) {
+        modelError = (e as Error).message;
+      }
+    } else {
+      modelError = 'training failed';
+    }
+  }
+
   for (const machine of machines) {
     const common = { ...ids, machine, overwrite: c.overwrite, device: c.device, signal: hooks.signal };
     const progress = (s: StepName) => (hooks.onProgress ? (d: number, t: number) => hooks.onProgress!(s, machine, d, t) : undefined);
-    (await step('extract', machine, () =>
-      extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), sec: c.extract.sec, batchSize: c.extract.batch_size, onProgress: progress('extract') }),
-    )) &&
+    (await step('extract', machine, async () => {
+      if (modelError) throw new Error(`no model to extract with: ${modelError}`);
+      await extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), model, sec: c.extract.sec, batchSize: c.extract.batch_size, onProgress: progress('extract') });
+    })) &&
       (await step('score', machine, () => score({ ...common, backends: c.score.backend, onProgress: progress('score') }))) &&
       (await step('evaluate', machine, () => evaluate(common)));
   }
@@ -103,7 +128,7 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
 }
 
 /** The recipe's machine loop, limited to the machines present in the data folder. */
-async function selectMachines(c: RunConfig): Promise<string[]> {
+export async function selectMachines(c: RunConfig): Promise<string[]> {
   const present = new Set(await machinesPresent(c.data_dir, c.dcase));
   if (c.machines) {
     const missing = c.machines.filter((m) => !present.has(m));

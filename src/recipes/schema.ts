@@ -19,6 +19,87 @@ export const stftPoolSchema = z
   })
   .strict();
 
+const int = () => z.number().int();
+const triple = () => z.array(int().positive()).length(3);
+
+/** One MultiResNet branch: the FFT branch (its three Conv1d layers) or a linear-STFT branch. */
+export const branchSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('fft'), kernel: triple().optional(), stride: triple().optional(), dilation: triple().optional() }).strict(),
+  z.object({ kind: z.literal('stft'), n_fft: int().positive(), hop_length: int().positive() }).strict(),
+]);
+
+/** The trained frontend of the dis_* recipes (spec frontends-and-training §4–§6). */
+export const modelSchema = z
+  .object({
+    extractor: z
+      .object({
+        type: z.literal('multiresnet').default('multiresnet'),
+        branches: z.array(branchSchema).min(1),
+        emb_base_size: int().positive().default(128),
+        use_bias: z.boolean().default(false),
+      })
+      .strict(),
+    loss: z
+      .object({
+        type: z.enum(['scadacos', 'adacos', 'arcface', 'adaproj']).default('scadacos'),
+        n_subclusters: int().positive().default(16),
+        subspace_dim: int().positive().default(32),
+        margin: z.number().default(0.5),
+        scale: z.number().positive().default(64),
+        /** false = frozen random class centres ("fixed" in recipe names). */
+        trainable: z.boolean().default(false),
+        dynamic: z.boolean().default(false),
+      })
+      .strict(),
+    /** Mixup probability on waveforms and labels; 0 turns Mixup off. */
+    mixup_prob: z.number().min(0).max(1).default(0.5),
+    technique: z
+      .object({
+        type: z.enum(['none', 'featex', 'subspace']).default('none'),
+        prob: z.number().min(0).max(1).default(0.5),
+        subspace_embed_size: int().positive().default(128),
+        weight: z.number().default(1.0),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** Optimiser, schedule, epochs and checkpointing (spec §7.2, §7.5). */
+export const trainerSchema = z
+  .object({
+    max_epochs: int().positive().default(16),
+    lr: z.number().positive().default(1e-3),
+    weight_decay: z.number().nonnegative().default(0.01),
+    betas: z.tuple([z.number(), z.number()]).default([0.9, 0.999]),
+    eps: z.number().positive().default(1e-8),
+    warmup_steps: int().nonnegative().default(0),
+    cosine_steps: int().nonnegative().default(0),
+    lr_min: z.number().nonnegative().default(0),
+    /** interval_epoch checkpoints every this many epochs. */
+    interval_epochs: int().positive().default(4),
+    /** Folder under model/: `all` = one model for every machine. */
+    model_ver: z.string().default('all'),
+  })
+  .strict();
+
+/** Training batches and labels (spec §1). */
+export const datamoduleSchema = z
+  .object({
+    batch_size: int().positive().default(64),
+    /** Training window: seconds or a dcase name (default: the run's dcase). */
+    sec: z.union([z.number().positive(), z.string()]).optional(),
+    label_set: z.string().default('main'),
+    /** Holds `<dcase>/<label_set>.json`; made from the data when missing. */
+    label_dir: z.string().default('labels'),
+    io_threads: int().positive().default(2),
+    prefetch: int().positive().default(2),
+  })
+  .strict();
+
+/** Extraction from the trained model's checkpoint (`infer_ver` is the ckpt_ver). */
+export const restoreSchema = z.object({ type: z.literal('restore') }).strict();
+
 export const runConfigSchema = z
   .object({
     recipe: z.string(),
@@ -35,11 +116,14 @@ export const runConfigSchema = z
     overwrite: z.boolean().default(false),
     extract: z
       .object({
-        frontend: stftPoolSchema,
+        frontend: z.discriminatedUnion('type', [stftPoolSchema, restoreSchema]),
         sec: z.union([z.number().positive(), z.string()]).optional(),
         batch_size: z.number().int().positive().default(64),
       })
       .strict(),
+    model: modelSchema.optional(),
+    trainer: trainerSchema.optional(),
+    datamodule: datamoduleSchema.optional(),
     score: z.object({ backend: z.array(backendConfigSchema) }).strict(),
     table: z.object({ metrics: z.array(z.string()).default(['official', 's_auc', 't_auc', 'mix_auc']) }).strict(),
   })
@@ -47,3 +131,7 @@ export const runConfigSchema = z
 
 export type RunConfig = z.infer<typeof runConfigSchema>;
 export type RunConfigInput = z.input<typeof runConfigSchema>;
+
+export type ModelSection = z.infer<typeof modelSchema>;
+export type TrainerSection = z.infer<typeof trainerSchema>;
+export type DatamoduleSection = z.infer<typeof datamoduleSchema>;

@@ -4,6 +4,7 @@ import { listClips } from '../data/clips.js';
 import { writeNpz, type NpyArray } from '../io/npz.js';
 import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
 import { filesMatching, SkipError } from '../util/files.js';
+import type { DisModel } from '../train/model.js';
 import type { StepControl } from './common.js';
 import { machineDir, type RunIds } from './paths.js';
 
@@ -11,7 +12,10 @@ export interface ExtractOptions extends RunIds, StepControl {
   machine: string;
   /** Folder holding `formatted/<dcase>/raw/...` (ASDKit's `data_dir`). */
   dataDir: string;
-  frontend: NativeFrontendConfig;
+  /** A non-trained frontend (raw_spec) … */
+  frontend?: NativeFrontendConfig;
+  /** … or a trained model (its own clip length applies; `sec` is ignored). */
+  model?: DisModel;
   /** Clip length: seconds, a `dcase202x` name, or "all" (default: the run's dcase). */
   sec?: number | string;
   batchSize?: number;
@@ -38,8 +42,9 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
   const existing = await filesMatching(dir, /_extract\.npz$/);
   if (existing.length > 0 && !o.overwrite) throw new SkipError(path.join(dir, '*_extract.npz'));
 
+  if (!o.frontend === !o.model) throw new Error('extract: give either a frontend or a model');
   const sec = resolveSec(o.sec ?? o.dcase);
-  const length = sec === null ? 0 : cropSamples(sec);
+  const length = o.model ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
   const lists = await Promise.all(SPLITS.map((s) => listClips(o.dataDir, o.dcase, o.machine, s)));
   const total = lists[0].paths.length + lists[1].paths.length;
   ensureThreads();
@@ -52,15 +57,11 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
   let dim = 0;
   for (const { paths, info } of lists) {
     const base = offset;
-    const out = await runJob(
-      () =>
-        addon.extractFiles(
-          paths,
-          { frontend: o.frontend, length, batchSize: o.batchSize ?? 64, device: o.device ?? 'cpu' },
-          o.onProgress ? (done) => o.onProgress!(base + done, total) : undefined,
-        ),
-      o.signal,
-    );
+    const onProgress = o.onProgress ? (done: number) => o.onProgress!(base + done, total) : undefined;
+    const batchSize = o.batchSize ?? 64;
+    const out = o.model
+      ? { embed: await o.model.embedFiles(paths, { length, batchSize, device: o.device, signal: o.signal, onProgress }) }
+      : await runJob(() => addon.extractFiles(paths, { frontend: o.frontend!, length, batchSize, device: o.device ?? 'cpu' }, onProgress), o.signal);
     offset += paths.length;
     const arrays: Array<[string, NpyArray]> = Object.entries(out).map(([k, t]) => [k, toNpy(t)]);
     arrays.push(

@@ -1,0 +1,73 @@
+/** A resolved run config's model/trainer/datamodule sections → the train step's options. */
+import type { Dcase } from '../dcase/index.js';
+import { hash32 } from '../data/synth/rng.js';
+import type { TrainStepOptions } from '../steps/train.js';
+import type { ModelConfig } from '../train/model.js';
+import type { ModelSection, RunConfig } from './schema.js';
+
+/** Seeds may be folder names ("0", "trial-a"); non-numeric ones are hashed. */
+export function numericSeed(seed: number | string): number {
+  return typeof seed === 'number' ? seed : /^\d+$/.test(seed) ? Number(seed) : hash32(seed);
+}
+
+export function modelConfigOf(m: ModelSection): Omit<ModelConfig, 'numClasses' | 'secSamples'> {
+  return {
+    branches: m.extractor.branches.map((b) =>
+      b.kind === 'fft' ? { kind: 'fft', kernel: b.kernel, stride: b.stride, dilation: b.dilation } : { kind: 'stft', nFft: b.n_fft, hopLength: b.hop_length },
+    ),
+    embedSizePerBranch: m.extractor.emb_base_size,
+    useBias: m.extractor.use_bias,
+    head: {
+      type: m.loss.type,
+      nSubclusters: m.loss.n_subclusters,
+      subspaceDim: m.loss.subspace_dim,
+      margin: m.loss.margin,
+      scale: m.loss.scale,
+      trainable: m.loss.trainable,
+      dynamic: m.loss.dynamic,
+    },
+    mixupProb: m.mixup_prob,
+    technique: m.technique.type,
+    featexProb: m.technique.prob,
+    subspaceEmbedSize: m.technique.subspace_embed_size,
+    auxWeight: m.technique.weight,
+  };
+}
+
+export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptions {
+  if (!c.model) throw new Error(`recipe ${c.recipe} has no model to train`);
+  const t = c.trainer ?? ({} as NonNullable<RunConfig['trainer']>);
+  const d = c.datamodule ?? ({} as NonNullable<RunConfig['datamodule']>);
+  return {
+    resultDir: c.result_dir,
+    name: c.name,
+    dcase: c.dcase as Dcase,
+    version: c.version,
+    seed: c.seed,
+    modelVer: t.model_ver ?? 'all',
+    dataDir: c.data_dir,
+    machines,
+    model: modelConfigOf(c.model),
+    sec: d.sec,
+    labelDir: d.label_dir,
+    labelSet: d.label_set,
+    maxEpochs: t.max_epochs ?? 16,
+    intervalEpochs: t.interval_epochs,
+    settings: {
+      lr: t.lr,
+      weightDecay: t.weight_decay,
+      beta1: t.betas?.[0],
+      beta2: t.betas?.[1],
+      eps: t.eps,
+      warmupSteps: t.warmup_steps,
+      cosineSteps: t.cosine_steps,
+      lrMin: t.lr_min,
+      batchSize: d.batch_size,
+      seed: numericSeed(c.seed),
+      ioThreads: d.io_threads,
+      prefetch: d.prefetch,
+    },
+    overwrite: c.overwrite,
+    device: c.device,
+  };
+}
