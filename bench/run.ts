@@ -4,7 +4,9 @@
  *      then the native path at DCASE scale (16k train × 2k test × 512-d).
  *   2. raw_spec extraction: clips/s of decode + STFT + mel + pooling for 10 s clips.
  *   3. with --large: 200k train × 20k test (dim ASDKIT_BENCH_DIM, default 128) within a memory budget.
- * Usage: npm run bench [-- --quick] [-- --large]
+ *   4. training/extraction of the dual- and multi-branch networks on a synthetic dcase2023-shaped
+ *      set (bench/train.ts): train-step time split into data-wait and compute, clips/s, peak RSS.
+ * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train[,…]]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -14,15 +16,27 @@ import { fitScore, type EmbeddingSet } from '../src/backends/score.js';
 import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { native, setThreads } from '../src/native/index.js';
+import { benchTraining } from './train.js';
+import { median } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 3 : 5;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+const SECTIONS = ['knn', 'extract', 'train'] as const;
+/** `--only a,b` or `--only=a,b`: run just those sections (default: all). */
+function selectedSections(): Set<string> {
+  const i = process.argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
+  if (i < 0) return new Set(SECTIONS);
+  const arg = process.argv[i].startsWith('--only=') ? process.argv[i].slice('--only='.length) : process.argv[i + 1];
+  const names = (arg ?? '').split(',').filter(Boolean);
+  const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+  if (names.length === 0 || bad.length) {
+    console.error(`--only takes a comma-separated list of: ${SECTIONS.join(', ')}${bad.length ? ` (got ${bad.join(', ')})` : ''}`);
+    process.exit(2);
+  }
+  return new Set(names);
 }
+const only = selectedSections();
 
 async function timeIt(fn: () => Promise<unknown> | unknown, repeats = REPEATS): Promise<number> {
   await fn(); // warm-up
@@ -155,5 +169,6 @@ async function benchExtract(): Promise<void> {
 const threads = setThreads(Number(process.env.ASDKIT_THREADS ?? 0));
 const info = native().info();
 console.log(`asdkit bench — LibTorch ${info.torchVersion}, ${threads} threads, ${os.cpus()[0]?.model ?? 'cpu'}${quick ? ' (quick)' : ''}; medians of ${REPEATS}`);
-await benchKnn();
-await benchExtract();
+if (only.has('knn')) await benchKnn();
+if (only.has('extract')) await benchExtract();
+if (only.has('train')) await benchTraining({ quick });

@@ -1,4 +1,4 @@
-/** asdkit's public API: steps, recipes, metrics, features, backends, data and native settings. */
+/** asdkit's public API: steps, recipes, models, metrics, features, backends, data and native settings. */
 export * from './dcase/index.js';
 export * from './metrics/index.js';
 export * from './features/index.js';
@@ -8,11 +8,17 @@ export { extract, type ExtractOptions, type ExtractResult } from './steps/extrac
 export { score, type ScoreOptions, type ScoreStepResult } from './steps/score.js';
 export { evaluate, evaluateScoreFile, type EvaluateOptions, type EvaluateFileOptions } from './steps/evaluate.js';
 export { table, type TableOptions } from './steps/table.js';
+export { train, loadLabelSet, modelDir, checkpointDir, type TrainStepOptions, type TrainStepResult } from './steps/train.js';
+export { DisModel, type ModelConfig, type CheckpointInfo, type TrainData, type StepMetrics, type TrainSettings } from './train/model.js';
+export { selectCheckpoint, bestCheckpoints, intervalCheckpoints, LAST_CKPT } from './train/checkpoint.js';
+export { TensorBoardWriter, readEventFile } from './train/tensorboard.js';
+export { readSafetensors, writeSafetensors, readSafetensorsHeader, encodeSafetensors, decodeSafetensors, type SafeTensor } from './io/safetensors.js';
 export { versionDir, outputDir, machineDir, clipDir, type RunIds } from './steps/paths.js';
 export type { StepControl } from './steps/common.js';
 export { runRecipe, type RunEvent, type RunHooks, type RunResult } from './recipes/run.js';
 export { RECIPES, getRecipe, resolveRunConfig, applyOverride } from './recipes/registry.js';
 export type { RunConfig } from './recipes/schema.js';
+export { trainOptionsOf, modelConfigOf } from './recipes/train_options.js';
 export { synthesize, type SynthOptions, type SynthResult } from './data/synth/index.js';
 export { listClips, type ClipList } from './data/clips.js';
 export { readNpz, writeNpz, encodeNpz, decodeNpz, type NpyArray } from './io/npz.js';

@@ -92,6 +92,7 @@ train::TrainOptions train_options_from_js(const Napi::Object& o) {
   t.warmup_steps = get_int(o, "warmupSteps", 0);
   t.cosine_steps = get_int(o, "cosineSteps", 0);
   t.lr_min = get_number(o, "lrMin", 0.0);
+  t.deterministic = get_bool(o, "deterministic", true);
   t.loader.batch_size = get_int(o, "batchSize", 64);
   t.loader.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
   t.loader.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));

@@ -1,6 +1,10 @@
 // Build and run-time information (`asdkit doctor`), thread count, device checks.
 #include <torch/torch.h>
 
+#include <cstdlib>
+#include <string>
+
+#include "common/cpu_cache.h"
 #include "common/runtime.h"
 #include "surfaces.h"
 #include "tensor_bridge.h"
@@ -19,7 +23,21 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   o.Set("cudaDeviceCount", Napi::Number::New(env, cuda ? static_cast<double>(torch::cuda::device_count()) : 0));
   o.Set("numThreads", Napi::Number::New(env, get_num_threads()));
   o.Set("hardwareThreads", Napi::Number::New(env, static_cast<double>(std::thread::hardware_concurrency())));
+  const CpuCacheStats c = cpu_cache_stats();
+  auto cache = Napi::Object::New(env);
+  cache.Set("installed", c.installed);
+  cache.Set("cachedBytes", static_cast<double>(c.cached_bytes));
+  cache.Set("inUseBytes", static_cast<double>(c.in_use_bytes));
+  cache.Set("limitBytes", static_cast<double>(c.limit_bytes));
+  cache.Set("hits", static_cast<double>(c.hits));
+  cache.Set("misses", static_cast<double>(c.misses));
+  o.Set("cpuCache", cache);
   return o;
+}
+
+Napi::Value release_cache(const Napi::CallbackInfo& info) {
+  release_cpu_cache();
+  return info.Env().Undefined();
 }
 
 Napi::Value set_threads(const Napi::CallbackInfo& info) {
@@ -43,6 +61,10 @@ Napi::Value check_device(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_runtime(Napi::Env env, Napi::Object exports) {
+  // ASDKIT_CPU_CACHE: "0" keeps LibTorch's default allocator; a number of MiB caps the cache.
+  const char* cache = std::getenv("ASDKIT_CPU_CACHE");
+  if (!cache || std::string(cache) != "0") install_cpu_cache(cache ? std::atoll(cache) * (int64_t{1} << 20) : 0);
+  exports.Set("releaseCpuCache", Napi::Function::New(env, release_cache, "releaseCpuCache"));
   exports.Set("info", Napi::Function::New(env, info, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, set_threads, "setNumThreads"));
   exports.Set("checkDevice", Napi::Function::New(env, check_device, "checkDevice"));

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 
@@ -67,20 +68,68 @@ void test_parameter_counts() {
   }
 }
 
+// The reference's state-dict keys for the dual-branch model with use_bias = false, transcribed
+// from asdkit/models/multiresnet/ (Sequential indices included).
+std::set<std::string> reference_keys_dual() {
+  std::set<std::string> k;
+  auto bn = [&](const std::string& p) {
+    for (const char* s : {"running_mean", "running_var", "num_batches_tracked"}) k.insert(p + "." + s);
+  };
+  auto se = [&](const std::string& p) {
+    k.insert(p + ".layer1.0.weight");
+    k.insert(p + ".layer2.0.weight");
+  };
+  const std::string f = "fft_layer.layer.";
+  for (int i = 0; i < 3; ++i) {
+    k.insert(f + "conv1d_layer." + std::to_string(3 * i) + ".weight");
+    se(f + "conv1d_layer." + std::to_string(3 * i + 2));
+  }
+  k.insert(f + "aggregate_layer.1.weight");
+  bn(f + "aggregate_layer.2");
+  for (int j = 0; j < 4; ++j) {
+    k.insert(f + "last_layer." + std::to_string(3 * j) + ".weight");
+    bn(f + "last_layer." + std::to_string(3 * j + 1));
+  }
+  k.insert(f + "last_layer.12.weight");
+  const std::string s = "stft_layer_list.0.";
+  k.insert(s + "stft.stft.window");
+  bn(s + "layer.bn_freq");
+  k.insert(s + "layer.layers.0.layer.0.weight");
+  bn(s + "layer.layers.0.layer.1");
+  for (int stage = 1; stage <= 4; ++stage) {
+    for (int r = 0; r < 2; ++r) {
+      const std::string p = s + "layer.layers." + std::to_string(stage) + "." + std::to_string(r) + ".";
+      bn(p + "bn");
+      if (stage >= 2 && r == 0) k.insert(p + "skip_connect.1.weight");
+      k.insert(p + "layer.1.weight");
+      bn(p + "layer.2");
+      k.insert(p + "layer.4.weight");
+      se(p + "additional_layer");
+    }
+  }
+  bn(s + "layer.aggregate_layer.1");
+  k.insert(s + "layer.aggregate_layer.2.weight");
+  return k;
+}
+
 void test_state_dict_names() {
   MultiResNet m(MultiResNetConfig::dual_branch(kShort));
   std::map<std::string, int64_t> keys;
   for (const auto& p : m->named_parameters()) keys[p.key()] = p.value().numel();
   for (const auto& b : m->named_buffers()) keys[b.key()] = b.value().numel();
-  EXPECT(keys.count("fft_layer.layer.conv_list.0.weight"));
-  EXPECT(keys.count("fft_layer.layer.se_list.2.fc.2.weight"));
-  EXPECT(keys.count("fft_layer.layer.aggregate.15.weight"));
-  EXPECT(keys.count("fft_layer.layer.aggregate.13.running_var"));
-  EXPECT(keys.count("stft_layer_list.0.stft.window") && keys["stft_layer_list.0.stft.window"] == 1024);
+  std::set<std::string> ours;
+  for (const auto& [k, n] : keys) ours.insert(k);
+  const auto ref = reference_keys_dual();
+  for (const auto& k : ref) {
+    if (!ours.count(k)) std::cerr << "  missing reference key " << k << "\n";
+  }
+  for (const auto& k : ours) {
+    if (!ref.count(k)) std::cerr << "  key not in the reference " << k << "\n";
+  }
+  EXPECT(ours == ref);
+  EXPECT(keys["stft_layer_list.0.stft.stft.window"] == 1024);
   EXPECT(keys["stft_layer_list.0.layer.bn_freq.running_mean"] == 500);
-  EXPECT(keys.count("stft_layer_list.0.layer.blocks.2.skip_conv.weight"));
-  EXPECT(!keys.count("stft_layer_list.0.layer.blocks.1.skip_conv.weight"));
-  EXPECT(keys["stft_layer_list.0.layer.aggregate.1.weight"] == 128 * 2048);
+  EXPECT(keys["stft_layer_list.0.layer.aggregate_layer.2.weight"] == 128 * 2048);
   for (const auto& [k, n] : keys) {
     EXPECT(k.find(".bias") == std::string::npos);  // use_bias = false: no biases, no BN affine
     EXPECT(k.find("bn_freq.weight") == std::string::npos);
@@ -90,7 +139,7 @@ void test_state_dict_names() {
   m->to(torch::kFloat64);
   auto front = m->stft_layer_list[0]->as<asd::nn::StftBranchImpl>()->stft;
   EXPECT(front->stft.window().scalar_type() == torch::kFloat64);
-  EXPECT(front->stft.window().is_same(front->named_buffers()["window"]));
+  EXPECT(front->stft.window().is_same(front->named_buffers()["stft.window"]));
 
   // use_bias = true adds conv/linear biases and BN affine parameters, but never SE biases.
   auto cfg = MultiResNetConfig::dual_branch(kShort);
@@ -98,10 +147,10 @@ void test_state_dict_names() {
   MultiResNet b(cfg);
   std::map<std::string, int64_t> bkeys;
   for (const auto& p : b->named_parameters()) bkeys[p.key()] = p.value().numel();
-  EXPECT(bkeys.count("fft_layer.layer.conv_list.0.bias"));
+  EXPECT(bkeys.count("fft_layer.layer.conv1d_layer.0.bias"));
   EXPECT(bkeys.count("stft_layer_list.0.layer.bn_freq.weight"));
-  EXPECT(bkeys.count("stft_layer_list.0.layer.blocks.2.skip_conv.bias"));
-  EXPECT(!bkeys.count("fft_layer.layer.se_list.0.fc.0.bias"));
+  EXPECT(bkeys.count("stft_layer_list.0.layer.layers.2.0.skip_connect.1.bias"));
+  EXPECT(!bkeys.count("fft_layer.layer.conv1d_layer.2.layer1.0.bias"));
   EXPECT(count_params(*b) > count_params(*m));
 }
 
@@ -125,7 +174,7 @@ void test_output_shapes() {
 }
 
 // With conv2 zeroed the residual branch is SE(0) = 0, so the block output is its skip path
-// alone, which must start from bn1(x) (eval: (x − mean)/sqrt(var + eps)) with no final ReLU.
+// alone, which must start from bn(x) (eval: (x − mean)/sqrt(var + eps)) with no final ReLU.
 void test_skip_after_bn() {
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({2, 16, 9, 7});
@@ -134,18 +183,19 @@ void test_skip_after_bn() {
 
   asd::nn::ResNetBlock same(16, 16, 1, false);
   same->eval();
-  same->bn1->running_mean.fill_(3.0);
-  same->bn1->running_var.fill_(4.0);
-  same->conv2->weight.zero_();
+  same->bn->running_mean.fill_(3.0);
+  same->bn->running_var.fill_(4.0);
+  same->layer[4]->as<torch::nn::Conv2dImpl>()->weight.zero_();  // the second conv
   EXPECT(torch::allclose(same->forward(x), xb, 1e-5, 1e-6));
 
   asd::nn::ResNetBlock down(16, 32, 2, false);
   down->eval();
-  down->bn1->running_mean.fill_(3.0);
-  down->bn1->running_var.fill_(4.0);
-  down->conv2->weight.zero_();
-  down->skip_conv->weight.zero_();
-  for (int64_t c = 0; c < 16; ++c) down->skip_conv->weight[c][c][0][0] = 1.0;  // copy channel c
+  down->bn->running_mean.fill_(3.0);
+  down->bn->running_var.fill_(4.0);
+  down->layer[4]->as<torch::nn::Conv2dImpl>()->weight.zero_();
+  auto skip_conv = down->skip_connect[1]->as<torch::nn::Conv2dImpl>();
+  skip_conv->weight.zero_();
+  for (int64_t c = 0; c < 16; ++c) skip_conv->weight[c][c][0][0] = 1.0;  // copy channel c
   const auto y = down->forward(x);
   EXPECT(y.sizes() == torch::IntArrayRef({2, 32, 5, 4}));  // ceil(9/2), ceil(7/2)
   EXPECT(torch::allclose(y.slice(1, 0, 16), torch::max_pool2d(xb, 3, 2, 1), 1e-5, 1e-6));
@@ -163,9 +213,9 @@ void test_train_vs_eval() {
   const auto after = snapshot(*m);
   EXPECT(!torch::equal(after.at("stft_layer_list.0.layer.bn_freq.running_mean"),
                        fresh.at("stft_layer_list.0.layer.bn_freq.running_mean")));
-  EXPECT(after.at("fft_layer.layer.aggregate.1.num_batches_tracked").item<int64_t>() == 1);
-  EXPECT(torch::equal(after.at("fft_layer.layer.conv_list.0.weight"),
-                      fresh.at("fft_layer.layer.conv_list.0.weight")));
+  EXPECT(after.at("fft_layer.layer.aggregate_layer.2.num_batches_tracked").item<int64_t>() == 1);
+  EXPECT(torch::equal(after.at("fft_layer.layer.conv1d_layer.0.weight"),
+                      fresh.at("fft_layer.layer.conv1d_layer.0.weight")));
 
   m->eval();
   const auto e1 = m->forward(wave);
@@ -186,8 +236,8 @@ void test_determinism() {
   auto a = build(42), b = build(42), c = build(43);
   const auto sa = snapshot(*a), sb = snapshot(*b), sc = snapshot(*c);
   for (const auto& [k, v] : sa) EXPECT(torch::equal(v, sb.at(k)));
-  EXPECT(!torch::equal(sa.at("fft_layer.layer.conv_list.0.weight"),
-                       sc.at("fft_layer.layer.conv_list.0.weight")));
+  EXPECT(!torch::equal(sa.at("fft_layer.layer.conv1d_layer.0.weight"),
+                       sc.at("fft_layer.layer.conv1d_layer.0.weight")));
   torch::NoGradGuard no_grad;
   EXPECT(torch::equal(a->forward(wave), b->forward(wave)));
 }

@@ -183,7 +183,7 @@ void test_parameter_counts() {
   for (const auto& kv : DisModel(config_18s("scadacos", false, T::kSubspace))->named_parameters()) names.insert(kv.key());
   EXPECT(names.count("head_dict.main.W") && names.count("head_dict.main.s"));
   EXPECT(names.count("subspace_head_dict.main.0.W") && names.count("subspace_head_dict.main.1.W"));
-  EXPECT(names.count("extractor.fft_layer.layer.conv_list.0.weight"));
+  EXPECT(names.count("extractor.fft_layer.layer.conv1d_layer.0.weight"));
   names.clear();
   for (const auto& kv : DisModel(config_18s("scadacos", false, T::kFeatEx))->named_parameters()) names.insert(kv.key());
   EXPECT(names.count("featex_head_dict.main.W"));

@@ -26,6 +26,8 @@ export interface NativeInfo {
   cudaDeviceCount: number;
   numThreads: number;
   hardwareThreads: number;
+  /** The caching CPU allocator (off with ASDKIT_CPU_CACHE=0; ASDKIT_CPU_CACHE=<MiB> caps it). */
+  cpuCache: { installed: boolean; cachedBytes: number; inUseBytes: number; limitBytes: number; hits: number; misses: number };
 }
 
 export interface NativeFrontendConfig {
@@ -88,6 +90,8 @@ export interface NativeTrainOptions {
   warmupSteps?: number;
   cosineSteps?: number;
   lrMin?: number;
+  /** Deterministic kernels (warn-only) and no cuDNN benchmarking (default true). */
+  deterministic?: boolean;
   batchSize?: number;
   seed?: number;
   ioThreads?: number;
@@ -140,6 +144,8 @@ export interface NativeAddon {
   createDisModel(config: NativeModelConfig): NativeDisModel;
   info(): NativeInfo;
   setNumThreads(n: number): number;
+  /** Returns the CPU allocator's cached blocks to the system. */
+  releaseCpuCache(): void;
   checkDevice(spec: string): string;
   readWav(path: string, length: number, onProgress?: ProgressFn): NativeJob<TensorLike>;
   extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;

@@ -76,6 +76,8 @@ export const trainerSchema = z
     warmup_steps: int().nonnegative().default(0),
     cosine_steps: int().nonnegative().default(0),
     lr_min: z.number().nonnegative().default(0),
+    /** Deterministic kernels where the device has them (CUDA); CPU runs are reproducible anyway. */
+    deterministic: z.boolean().default(true),
     /** interval_epoch checkpoints every this many epochs. */
     interval_epochs: int().positive().default(4),
     /** Folder under model/: `all` = one model for every machine. */

@@ -62,6 +62,7 @@ export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptio
       warmupSteps: t.warmup_steps,
       cosineSteps: t.cosine_steps,
       lrMin: t.lr_min,
+      deterministic: t.deterministic,
       batchSize: d.batch_size,
       seed: numericSeed(c.seed),
       ioThreads: d.io_threads,

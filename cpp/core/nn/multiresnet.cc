@@ -71,12 +71,12 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t reduction) {
   const int64_t hidden = channels / reduction;
   require(hidden >= 1, "SE block needs at least " + std::to_string(reduction) + " channels, got " +
                            std::to_string(channels));
-  fc = register_module("fc", tnn::Sequential(linear(channels, hidden, false), tnn::ReLU(),
-                                             linear(hidden, channels, false), tnn::Sigmoid()));
+  layer1 = register_module("layer1", tnn::Sequential(linear(channels, hidden, false), tnn::ReLU()));
+  layer2 = register_module("layer2", tnn::Sequential(linear(hidden, channels, false), tnn::Sigmoid()));
 }
 
 torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
-  auto scale = fc->forward(x.flatten(2).mean(2));  // (B, C)
+  auto scale = layer2->forward(layer1->forward(x.flatten(2).mean(2)));  // (B, C)
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
   shape[1] = x.size(1);
@@ -89,28 +89,29 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride_, b
     : stride(stride_) {
   require(stride == 1 || stride == 2, "residual block stride must be 1 or 2");
   require(stride == 2 || c_in == c_out, "stride-1 residual blocks need c_in == c_out");
-  bn1 = register_module("bn1", bn2d(c_in, use_bias));
-  conv1 = register_module("conv1", conv2d(c_in, c_out, 3, stride, 1, use_bias));
-  bn2 = register_module("bn2", bn2d(c_out, use_bias));
-  conv2 = register_module("conv2", conv2d(c_out, c_out, 3, 1, 1, use_bias));
-  se = register_module("se", SEBlock(c_out));
-  if (stride == 2) skip_conv = register_module("skip_conv", conv2d(c_in, c_out, 1, 1, 0, use_bias));
+  bn = register_module("bn", bn2d(c_in, use_bias));
+  if (stride == 2) {
+    skip_connect = register_module(
+        "skip_connect", tnn::Sequential(tnn::MaxPool2d(tnn::MaxPool2dOptions(3).stride(2).padding(1)),
+                                        conv2d(c_in, c_out, 1, 1, 0, use_bias)));
+  }
+  layer = register_module("layer", tnn::Sequential(tnn::ReLU(), conv2d(c_in, c_out, 3, stride, 1, use_bias),
+                                                   bn2d(c_out, use_bias), tnn::ReLU(),
+                                                   conv2d(c_out, c_out, 3, 1, 1, use_bias)));
+  additional_layer = register_module("additional_layer", SEBlock(c_out));
 }
 
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
-  auto xb = bn1->forward(x);
-  auto r = conv1->forward(torch::relu(xb));
-  r = se->forward(conv2->forward(torch::relu(bn2->forward(r))));
-  auto skip = stride == 1 ? xb : skip_conv->forward(torch::max_pool2d(xb, 3, 2, 1));
-  return skip + r;  // no activation after the addition
+  auto xb = bn->forward(x);
+  auto r = additional_layer->forward(layer->forward(xb));
+  return (stride == 1 ? xb : skip_connect->forward(xb)) + r;  // no activation after the addition
 }
 
 // --- FFT branch ---
 
 Conv1dEncoderImpl::Conv1dEncoderImpl(int64_t input_length, const BranchSpec& spec, int64_t emb,
                                      bool use_bias) {
-  conv_list = register_module("conv_list", tnn::ModuleList());
-  se_list = register_module("se_list", tnn::ModuleList());
+  conv1d_layer = register_module("conv1d_layer", tnn::Sequential());
   int64_t length = input_length;
   int64_t in_ch = 1;
   for (int i = 0; i < 3; ++i) {
@@ -119,29 +120,29 @@ Conv1dEncoderImpl::Conv1dEncoderImpl(int64_t input_length, const BranchSpec& spe
     length = (length - d * (k - 1) - 1) / s + 1;
     require(length >= 1 && input_length >= d * (k - 1) + 1,
             "clip too short for FFT branch conv " + std::to_string(i + 1));
-    conv_list->push_back(
+    conv1d_layer->push_back(
         tnn::Conv1d(tnn::Conv1dOptions(in_ch, emb, k).stride(s).dilation(d).bias(use_bias)));
-    se_list->push_back(SEBlock(emb));
+    conv1d_layer->push_back(tnn::ReLU());
+    conv1d_layer->push_back(SEBlock(emb));
     input_length = length;
     in_ch = emb;
   }
   flat_length = length;
-  aggregate = register_module("aggregate", tnn::Sequential());
-  for (int i = 0; i < 5; ++i) {
-    aggregate->push_back(linear(i == 0 ? emb * flat_length : emb, emb, use_bias));
-    aggregate->push_back(bn1d(emb, use_bias));
-    aggregate->push_back(tnn::ReLU());
+  aggregate_layer = register_module(
+      "aggregate_layer", tnn::Sequential(tnn::Flatten(), linear(emb * flat_length, emb, use_bias),
+                                         bn1d(emb, use_bias), tnn::ReLU()));
+  last_layer = register_module("last_layer", tnn::Sequential());
+  for (int i = 0; i < 4; ++i) {
+    last_layer->push_back(linear(emb, emb, use_bias));
+    last_layer->push_back(bn1d(emb, use_bias));
+    last_layer->push_back(tnn::ReLU());
   }
-  aggregate->push_back(linear(emb, emb, use_bias));
+  last_layer->push_back(linear(emb, emb, use_bias));
 }
 
 torch::Tensor Conv1dEncoderImpl::forward(const torch::Tensor& spectrum) {
-  auto x = spectrum.unsqueeze(1);  // (B, 1, L_f)
-  for (size_t i = 0; i < conv_list->size(); ++i) {
-    x = conv_list[i]->as<tnn::Conv1dImpl>()->forward(x);
-    x = se_list[i]->as<SEBlockImpl>()->forward(torch::relu(x));
-  }
-  return aggregate->forward(x.flatten(1));  // channel-major flatten
+  auto x = conv1d_layer->forward(spectrum.unsqueeze(1));  // (B, 1, L_f) → (B, E_b, L3)
+  return last_layer->forward(aggregate_layer->forward(x));  // channel-major flatten
 }
 
 FftBranchImpl::FftBranchImpl(int64_t sec_samples, const BranchSpec& spec, int64_t emb, bool use_bias) {
@@ -154,36 +155,39 @@ torch::Tensor FftBranchImpl::forward(const torch::Tensor& wave) {
 
 // --- STFT branch ---
 
+FirstConvImpl::FirstConvImpl(int64_t c_out, bool use_bias) {
+  layer = register_module("layer", tnn::Sequential(conv2d(1, c_out, 7, 2, 0, use_bias), bn2d(c_out, use_bias),
+                                                   tnn::ReLU(), tnn::MaxPool2d(tnn::MaxPool2dOptions(3).stride(2))));
+}
+
 Conv2dEncoderImpl::Conv2dEncoderImpl(int64_t n_freq, int64_t emb, bool use_bias) {
   require(emb % 8 == 0, "embed_size_per_branch must be a multiple of 8");
   const int64_t c0 = emb / 8;
   bn_freq = register_module("bn_freq", bn1d(n_freq, use_bias));
-  stem_conv = register_module("stem_conv", conv2d(1, c0, 7, 2, 0, use_bias));
-  stem_bn = register_module("stem_bn", bn2d(c0, use_bias));
-  blocks = register_module("blocks", tnn::ModuleList());
-  blocks->push_back(ResNetBlock(c0, c0, 1, use_bias));
-  blocks->push_back(ResNetBlock(c0, c0, 1, use_bias));
-  int64_t f = ((n_freq - 7) / 2 + 1 - 3) / 2 + 1;  // after stem conv and max-pool
+  layers = register_module("layers", tnn::ModuleList());
+  layers->push_back(FirstConv(c0, use_bias));
+  layers->push_back(tnn::Sequential(ResNetBlock(c0, c0, 1, use_bias), ResNetBlock(c0, c0, 1, use_bias)));
+  int64_t f = ((n_freq - 7) / 2 + 1 - 3) / 2 + 1;  // after the first conv and max-pool
   for (int64_t c = c0; c < emb; c *= 2) {
-    blocks->push_back(ResNetBlock(c, 2 * c, 2, use_bias));
-    blocks->push_back(ResNetBlock(2 * c, 2 * c, 1, use_bias));
+    layers->push_back(tnn::Sequential(ResNetBlock(c, 2 * c, 2, use_bias), ResNetBlock(2 * c, 2 * c, 1, use_bias)));
     f = ceil_half(f);
   }
   reduced_freq = f;
-  aggregate = register_module(
-      "aggregate", tnn::Sequential(bn1d(emb * f, use_bias), linear(emb * f, emb, use_bias)));
+  aggregate_layer = register_module(
+      "aggregate_layer", tnn::Sequential(tnn::Flatten(), bn1d(emb * f, use_bias), linear(emb * f, emb, use_bias)));
 }
 
 torch::Tensor Conv2dEncoderImpl::forward(const torch::Tensor& spec) {
   auto x = bn_freq->forward(spec).unsqueeze(1);  // (B, 1, F, T)
-  x = torch::relu(stem_bn->forward(stem_conv->forward(x)));
-  x = torch::max_pool2d(x, 3, 2, 0);
-  for (const auto& block : *blocks) x = block->as<ResNetBlockImpl>()->forward(x);
-  return aggregate->forward(x.amax(3).flatten(1));  // max over time, channel-major flatten
+  x = layers[0]->as<FirstConvImpl>()->forward(x);
+  for (size_t i = 1; i < layers->size(); ++i) x = layers[i]->as<tnn::SequentialImpl>()->forward(x);
+  return aggregate_layer->forward(x.amax(3));  // max over time, then channel-major flatten
 }
 
 StftFrontImpl::StftFrontImpl(const features::StftOptions& options) : stft(options) {
-  register_buffer("window", stft.window());
+  // The reference keeps torchaudio's Spectrogram as `stft.stft`, whose buffer is `window`.
+  holder = register_module("stft", std::make_shared<torch::nn::Module>());
+  holder->register_buffer("window", stft.window());
 }
 
 StftBranchImpl::StftBranchImpl(int64_t sec_samples, const BranchSpec& spec, int64_t emb, bool use_bias) {

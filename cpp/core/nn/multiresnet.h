@@ -2,9 +2,9 @@
 // an FFT branch (Conv1d encoder + MLP aggregate) and linear-STFT branches (Conv2d residual
 // encoders), each giving 128 dims, concatenated in branch order.
 //
-// Submodule names follow the reference state dict as far as the spec gives it
-// (`fft_layer.layer.*`, `stft_layer_list.<i>.layer.*`, §7.5); names below `layer` mirror the
-// structure the spec describes (see the *Impl classes) and are this port's choice.
+// Module and parameter names are the reference's state-dict keys (asdkit/models/multiresnet/),
+// e.g. `fft_layer.layer.conv1d_layer.0.weight`, `stft_layer_list.0.stft.stft.window`,
+// `stft_layer_list.0.layer.layers.2.0.skip_connect.1.weight`, so ASDKit checkpoints map 1:1.
 #pragma once
 
 #include <torch/torch.h>
@@ -49,7 +49,8 @@ struct MultiResNetConfig {
 struct SEBlockImpl : torch::nn::Module {
   explicit SEBlockImpl(int64_t channels, int64_t reduction = 16);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Sequential fc{nullptr};  // Linear c→c/16, ReLU, Linear c/16→c, Sigmoid
+  torch::nn::Sequential layer1{nullptr};  // Linear c→c/16, ReLU
+  torch::nn::Sequential layer2{nullptr};  // Linear c/16→c, Sigmoid
 };
 TORCH_MODULE(SEBlock);
 
@@ -58,10 +59,10 @@ struct ResNetBlockImpl : torch::nn::Module {
   ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride, bool use_bias);
   torch::Tensor forward(const torch::Tensor& x);
   int64_t stride;
-  torch::nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  SEBlock se{nullptr};
-  torch::nn::Conv2d skip_conv{nullptr};  // 1×1 after MaxPool(3, s2, p1); stride-2 blocks only
+  torch::nn::BatchNorm2d bn{nullptr};           // pre-normalisation
+  torch::nn::Sequential skip_connect{nullptr};  // MaxPool(3, s2, p1), Conv 1×1; stride-2 blocks only
+  torch::nn::Sequential layer{nullptr};         // ReLU, Conv3×3(s), BN, ReLU, Conv3×3
+  SEBlock additional_layer{nullptr};
 };
 TORCH_MODULE(ResNetBlock);
 
@@ -69,21 +70,28 @@ TORCH_MODULE(ResNetBlock);
 struct Conv1dEncoderImpl : torch::nn::Module {
   Conv1dEncoderImpl(int64_t input_length, const BranchSpec& spec, int64_t emb, bool use_bias);
   torch::Tensor forward(const torch::Tensor& spectrum);
-  torch::nn::ModuleList conv_list{nullptr}, se_list{nullptr};
-  torch::nn::Sequential aggregate{nullptr};  // [Linear, BN1d, ReLU] × 5, Linear
+  torch::nn::Sequential conv1d_layer{nullptr};     // [Conv1d, ReLU, SE] × 3
+  torch::nn::Sequential aggregate_layer{nullptr};  // Flatten, Linear, BN1d, ReLU
+  torch::nn::Sequential last_layer{nullptr};       // [Linear, BN1d, ReLU] × 4, Linear
   int64_t flat_length = 0;                   // L3 (spec §4.3 table)
 };
 TORCH_MODULE(Conv1dEncoder);
+
+// The STFT branch's first layer: Conv 7×7 s2, BN, ReLU, MaxPool 3×3 s2 (as `layer`).
+struct FirstConvImpl : torch::nn::Module {
+  FirstConvImpl(int64_t c_out, bool use_bias);
+  torch::Tensor forward(const torch::Tensor& x) { return layer->forward(x); }
+  torch::nn::Sequential layer{nullptr};
+};
+TORCH_MODULE(FirstConv);
 
 // STFT branch body: (B, F, T) spectrogram → (B, E_b).
 struct Conv2dEncoderImpl : torch::nn::Module {
   Conv2dEncoderImpl(int64_t n_freq, int64_t emb, bool use_bias);
   torch::Tensor forward(const torch::Tensor& spec);
-  torch::nn::BatchNorm1d bn_freq{nullptr};  // per-frequency input normalisation
-  torch::nn::Conv2d stem_conv{nullptr};
-  torch::nn::BatchNorm2d stem_bn{nullptr};
-  torch::nn::ModuleList blocks{nullptr};     // stage 2 (2 blocks), stages 3–5 (2 blocks each)
-  torch::nn::Sequential aggregate{nullptr};  // BN1d(E_b·F'), Linear E_b·F'→E_b
+  torch::nn::BatchNorm1d bn_freq{nullptr};        // per-frequency input normalisation
+  torch::nn::ModuleList layers{nullptr};          // FirstConv, then 4 × Sequential(2 residual blocks)
+  torch::nn::Sequential aggregate_layer{nullptr};  // Flatten, BN1d(E_b·F'), Linear E_b·F'→E_b
   int64_t reduced_freq = 0;                  // F'
 };
 TORCH_MODULE(Conv2dEncoder);
@@ -95,12 +103,13 @@ struct FftBranchImpl : torch::nn::Module {
 };
 TORCH_MODULE(FftBranch);
 
-// Holds the Stft and exposes its window as buffer `window` (checkpointed by the reference).
+// Holds the Stft and exposes its window as buffer `stft.window` (checkpointed by the reference).
 // The buffer shares the Stft's tensor, so Module::to() (which uses set_data) moves both.
 struct StftFrontImpl : torch::nn::Module {
   explicit StftFrontImpl(const features::StftOptions& options);
   torch::Tensor forward(const torch::Tensor& wave) { return stft.forward(wave); }
   features::Stft stft;
+  std::shared_ptr<torch::nn::Module> holder;
 };
 TORCH_MODULE(StftFront);
 

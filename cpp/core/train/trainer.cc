@@ -37,6 +37,8 @@ double grad_norm(const std::vector<torch::Tensor>& params) {
 
 EpochResult Trainer::run_epoch(const TrainData& data, int64_t epoch, const RunContext& ctx,
                                const std::function<void(const StepMetrics&)>& on_step) {
+  at::globalContext().setDeterministicAlgorithms(options_.deterministic, /*warn_only=*/true);
+  at::globalContext().setBenchmarkCuDNN(false);
   model_->to(ctx.device);
   model_->train();
   EpochLoader loader(data, options_.loader, epoch, ctx.cancel);

@@ -27,6 +27,9 @@ struct TrainOptions {
   int64_t warmup_steps = 0;   // linear warm-up from 0 (BEATs/EAT); 0 for dis_*
   int64_t cosine_steps = 0;   // timm t_initial; 0 = constant lr after warm-up
   double lr_min = 0.0;
+  // Request deterministic kernels (warn-only) and turn cuDNN benchmarking off, as the reference
+  // trainer does; CPU runs are reproducible either way at a fixed thread count.
+  bool deterministic = true;
   LoaderOptions loader;
 };
 

@@ -1,0 +1,209 @@
+/**
+ * Training / extraction benchmark of the two discriminative networks on a synthetic
+ * dcase2023-shaped set (18 s clips at 16 kHz, 187 classes, batch 64; --quick: 5 s clips, batch 8):
+ *   - median train-step time (1 warm-up step dropped, 3 timed), split into data-wait and compute;
+ *     in-run baseline: the time to decode one batch sequentially on the training path, i.e. what
+ *     the prefetching loader hides;
+ *   - extraction clips/s (eval-mode embedFiles); in-run baseline: raw_spec extraction of the same
+ *     files (decode + STFT + mel + pooling);
+ *   - peak RSS around each network's section;
+ *   - at full size only: our times against the PyTorch CPU figures of spec
+ *     frontends-and-training §9 (measured separately on this VM, not in this run).
+ */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { encodeWav16 } from '../src/data/wav.js';
+import { stftPoolFiles } from '../src/features/index.js';
+import { ensureThreads, native } from '../src/native/index.js';
+import { resolveRunConfig } from '../src/recipes/registry.js';
+import { modelConfigOf } from '../src/recipes/train_options.js';
+import { DisModel } from '../src/train/model.js';
+import { median, row } from './util.js';
+
+const SR = 16000;
+const NUM_CLASSES = 187; // dcase2023 `main` label set
+const MACHINES = ['bearing', 'fan', 'gearbox', 'slider', 'ToyCar', 'ToyTrain', 'valve'];
+const WARMUP_STEPS = 1;
+const TIMED_STEPS = 3;
+
+/** Spec frontends-and-training §9: PyTorch CPU, batch 64 × 18 s, seconds (train step excludes data loading). */
+const SPEC9: Record<'dual' | 'multi', Record<number, { train: number; infer: number }>> = {
+  dual: { 1: { train: 12.4, infer: 4.7 }, 2: { train: 8.6, infer: 3.8 } },
+  multi: { 1: { train: 37.1, infer: 14.2 }, 2: { train: 25.6, infer: 10.1 } },
+};
+
+const NETWORKS = [
+  { key: 'dual' as const, name: 'dual-branch', recipe: 'dis_spec_scac_trainable' },
+  { key: 'multi' as const, name: 'multi-branch', recipe: 'dis_multispec_scac_trainable' },
+];
+
+const rssMiB = () => process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB on Linux
+const since = (t0: number) => (performance.now() - t0) / 1000;
+const f = (x: number, digits = 3) => x.toFixed(digits);
+
+/**
+ * Writes `n` clips of `len` samples as 16-bit mono WAVs under <dir>/<machine>/train/ with
+ * DCASE-style names (machines round-robin). Content: LCG noise + two tones per clip, generated
+ * with a rotation oscillator so no per-sample sin() is needed.
+ */
+async function writeSet(dir: string, n: number, len: number): Promise<string[]> {
+  const paths: string[] = [];
+  let s = 12345 >>> 0;
+  const wave = new Float32Array(len);
+  for (let i = 0; i < n; i++) {
+    const machine = MACHINES[i % MACHINES.length];
+    const tones = [100 + 37 * (i % 29), 1000 + 113 * (i % 17)].map((hz, j) => {
+      const w = (2 * Math.PI * hz) / SR;
+      return { c: Math.cos(w), s: Math.sin(w), x: 0.2 / (j + 1), y: 0 };
+    });
+    for (let k = 0; k < len; k++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      let v = 0.05 * (s / 4294967296 - 0.5);
+      for (const t of tones) {
+        const x = t.x * t.c - t.y * t.s;
+        t.y = t.x * t.s + t.y * t.c;
+        t.x = x;
+        v += x;
+      }
+      wave[k] = v;
+    }
+    const d = path.join(dir, machine, 'train');
+    await fs.mkdir(d, { recursive: true });
+    const p = path.join(d, `section_00_source_train_normal_${String(i).padStart(4, '0')}_noAttributes.wav`);
+    await fs.writeFile(p, encodeWav16(wave, SR));
+    paths.push(p);
+  }
+  return paths;
+}
+
+/** Median wall time (s) of `repeats` calls after one warm-up call of `warmup` (default: fn itself). */
+async function timeMedian(fn: () => Promise<unknown>, repeats: number, warmup: () => Promise<unknown> = fn): Promise<number> {
+  await warmup();
+  const ts: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const t0 = performance.now();
+    await fn();
+    ts.push(since(t0));
+  }
+  return median(ts);
+}
+
+export async function benchTraining(opts: { quick: boolean }): Promise<void> {
+  const { quick } = opts;
+  const sec = quick ? 5 : 18;
+  const secSamples = SR * sec;
+  const batch = quick ? 8 : 64;
+  const nClips = (WARMUP_STEPS + TIMED_STEPS) * batch;
+  const extractRepeats = quick ? 1 : 3;
+  ensureThreads();
+  const threads = native().info().numThreads;
+
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-bench-train-'));
+  try {
+    let t0 = performance.now();
+    const paths = await writeSet(dir, nClips, secSamples);
+    const tWrite = since(t0);
+    let l = 987654321 >>> 0;
+    const labels = Int32Array.from({ length: nClips }, () => {
+      l = (Math.imul(l, 1664525) + 1013904223) >>> 0;
+      return Math.floor((l / 4294967296) * NUM_CLASSES);
+    });
+
+    console.log(
+      `training/extraction (synthetic dcase2023-shaped set: ${nClips} × ${sec} s clips in ${MACHINES.length} machines, ` +
+        `${NUM_CLASSES} classes, batch ${batch}, ${threads} threads; written in ${f(tWrite, 1)} s):`,
+    );
+
+    // Decode baseline: one batch decoded on the training path with no prefetching and no decoder
+    // threads — each file's readWav job (decode + tile/crop to the window) is awaited before the
+    // next starts, so this is what a step would wait if the loader did not overlap decoding with
+    // compute. Files come from the page cache here as they do for the loader (just written).
+    // Note the loader's 2 decoder threads share the CPU with LibTorch's compute threads, so
+    // hiding the decode can still show up as a slightly longer compute time.
+    const batchPaths = paths.slice(0, batch);
+    const tDecode = await timeMedian(async () => {
+      for (const p of batchPaths) await native().readWav(p, secSamples).promise;
+    }, 3);
+    // Extraction baseline: the raw_spec frontend (decode + STFT + mel + pooling) over the same files.
+    const tRaw = await timeMedian(() => stftPoolFiles(paths, secSamples, { batchSize: batch }), extractRepeats);
+    const rawClipsPerS = nClips / tRaw;
+    console.log(row('decode alone', `${f(tDecode)} s/batch (${batch} clips read one after another, no prefetch)`));
+    console.log(row('raw_spec', `${f(rawClipsPerS, 1)} clips/s extraction of the same ${nClips} clips (median of ${extractRepeats})`));
+
+    for (const net of NETWORKS) {
+      const rssBefore = rssMiB();
+      const cfg = resolveRunConfig(net.recipe, { dcase: 'dcase2023' });
+      if (!cfg.model) throw new Error(`${net.recipe} has no model section`);
+      const tr = cfg.trainer;
+      const dm = cfg.datamodule;
+      const model = DisModel.create({ ...modelConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
+      const counts = model.counts();
+
+      // One epoch over (warm-up + timed) × batch clips: exactly that many steps.
+      const res = await model.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, {
+        batchSize: batch,
+        seed: 0,
+        lr: tr?.lr,
+        weightDecay: tr?.weight_decay,
+        beta1: tr?.betas?.[0],
+        beta2: tr?.betas?.[1],
+        eps: tr?.eps,
+        ioThreads: dm?.io_threads,
+        prefetch: dm?.prefetch,
+      });
+      if (res.metrics.length !== WARMUP_STEPS + TIMED_STEPS) throw new Error(`expected ${WARMUP_STEPS + TIMED_STEPS} steps, got ${res.metrics.length}`);
+      const timed = res.metrics.slice(WARMUP_STEPS);
+      const stepS = median(timed.map((m) => (m.waitMs + m.computeMs) / 1000));
+      const waitS = median(timed.map((m) => m.waitMs / 1000));
+      const computeS = median(timed.map((m) => m.computeMs / 1000));
+
+      // Extraction (eval mode, no grad): warm-up on one batch, then the whole set.
+      const tEmbed = await timeMedian(
+        () => model.embedFiles(paths, { batchSize: batch }),
+        extractRepeats,
+        () => model.embedFiles(batchPaths, { batchSize: batch }),
+      );
+      const clipsPerS = nClips / tEmbed;
+      const rssAfter = rssMiB();
+
+      console.log(
+        `${net.name} (${net.recipe}: ${(counts.trainable / 1e6).toFixed(2)} M trainable params, E ${counts.embedSize}` +
+          `${res.nonFinite ? ', NON-FINITE LOSS' : ''}):`,
+      );
+      console.log(row('train step', `${f(stepS)} s  median of ${TIMED_STEPS} (${WARMUP_STEPS} warm-up dropped)`));
+      console.log(row('  data-wait', `${f(waitS * 1000, waitS < 1e-3 ? 3 : 1)} ms  (${f((100 * waitS) / stepS, 2)} % of the step)`));
+      console.log(row('  compute', `${f(computeS * 1000, 0)} ms  (Mixup + forward + loss + backward + AdamW)`));
+      const hidden =
+        waitS < 1e-3
+          ? `fully hidden (wait < 1 ms; ≥ ${f(tDecode / 1e-3, 0)}×)`
+          : `${f(tDecode / waitS, 1)}× hidden (${f(100 * (1 - waitS / tDecode), 1)} % of the decode)`;
+      console.log(row('  prefetch', `decode alone ${f(tDecode)} s/batch vs data-wait ${f(waitS, waitS < 1e-3 ? 6 : 3)} s/step → ${hidden}`));
+      console.log(
+        row('extraction', `${f(clipsPerS, 1)} clips/s (${f(batch / clipsPerS)} s/batch, median of ${extractRepeats}) → costs ${f(rawClipsPerS / clipsPerS, 1)}× raw_spec`),
+      );
+      const ref = SPEC9[net.key][threads];
+      if (!quick && ref) {
+        console.log(
+          row(
+            'spec §9 ref',
+            `PyTorch ${threads}-thread: train ${ref.train} s, inference ${ref.infer} s/batch (spec §9 reference, measured separately on this VM)`,
+          ),
+        );
+        console.log(
+          row(
+            '  ours/ref',
+            `train step ${f(stepS / ref.train, 2)}× (compute only ${f(computeS / ref.train, 2)}×; ref excludes data loading), ` +
+              `inference ${f(batch / clipsPerS / ref.infer, 2)}×  (< 1 = faster)`,
+          ),
+        );
+      }
+      console.log(row('peak RSS', `${f(rssAfter, 0)} MiB (${f(rssBefore, 0)} MiB before this network; +${f(rssAfter - rssBefore, 0)} MiB)`));
+    }
+    if (quick) console.log('  (spec §9 PyTorch comparison only at full size: batch 64 × 18 s)');
+    else if (!SPEC9.dual[threads]) console.log(`  (spec §9 has 1- and 2-thread rows only; running on ${threads} threads)`);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
