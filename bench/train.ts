@@ -7,6 +7,7 @@
  *   - extraction clips/s (eval-mode embedFiles); in-run baseline: raw_spec extraction of the same
  *     files (decode + STFT + mel + pooling);
  *   - peak RSS around each network's section;
+ *   - the AE: training vectors/s (batch 256 vectors) and extraction clips/s, against raw_spec;
  *   - at full size only: our times against the PyTorch CPU figures of spec
  *     frontends-and-training §9 (measured separately on this VM, not in this run).
  */
@@ -19,7 +20,7 @@ import { stftPoolFiles } from '../src/features/index.js';
 import { ensureThreads, native } from '../src/native/index.js';
 import { resolveRunConfig } from '../src/recipes/registry.js';
 import { modelConfigOf } from '../src/recipes/train_options.js';
-import { DisModel } from '../src/train/model.js';
+import { AeModel, DisModel } from '../src/train/model.js';
 import { median, row } from './util.js';
 
 const SR = 16000;
@@ -201,9 +202,44 @@ export async function benchTraining(opts: { quick: boolean }): Promise<void> {
       }
       console.log(row('peak RSS', `${f(rssAfter, 0)} MiB (${f(rssBefore, 0)} MiB before this network; +${f(rssAfter - rssBefore, 0)} MiB)`));
     }
+    await benchAe(paths, secSamples, rawClipsPerS, extractRepeats, quick);
     if (quick) console.log('  (spec §9 PyTorch comparison only at full size: batch 64 × 18 s)');
     else if (!SPEC9.dual[threads]) console.log(`  (spec §9 has 1- and 2-thread rows only; running on ${threads} threads)`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/** AE: frame vectors of the whole clips, one epoch of 256-vector steps, extraction (AS-recon + embed). */
+async function benchAe(paths: string[], secSamples: number, rawClipsPerS: number, repeats: number, quick: boolean): Promise<void> {
+  const rssBefore = rssMiB();
+  const model = AeModel.create({}, 0);
+  const t0 = performance.now();
+  const { rows } = await model.prepareVectors(paths);
+  const tPrep = since(t0);
+  const batch = 256;
+  const maxSteps = quick ? 20 : 200;
+  // Time a bounded number of steps: one epoch over the table would be thousands of steps here.
+  const ac = new AbortController();
+  const steps: number[] = [];
+  await model
+    .trainEpoch(0, {
+      batchSize: batch,
+      signal: ac.signal,
+      onStep: (m) => {
+        steps.push(m.computeMs + m.waitMs);
+        if (steps.length >= maxSteps) ac.abort();
+      },
+    })
+    .catch((e: Error) => {
+      if (e.name !== 'AbortError') throw e;
+    });
+  const stepS = median(steps.slice(1)) / 1000;
+  const tExtract = await timeMedian(() => model.extractFiles(paths, { length: secSamples, batchSize: 64 }), repeats);
+  const clipsPerS = paths.length / tExtract;
+  console.log(`AE (ae: ${(model.counts().trainable / 1e3).toFixed(1)} k params, ${rows} training vectors of 640 from ${paths.length} whole clips):`);
+  console.log(row('vectors', `${f(rows / tPrep, 0)} vectors/s preparation (decode + log-mel + stacking)`));
+  console.log(row('train step', `${f(stepS * 1000, 2)} ms per ${batch} vectors, median of ${steps.length - 1} → ${f(batch / stepS, 0)} vectors/s`));
+  console.log(row('extraction', `${f(clipsPerS, 1)} clips/s (AS-recon + embed, median of ${repeats}) → costs ${f(rawClipsPerS / clipsPerS, 1)}× raw_spec`));
+  console.log(row('peak RSS', `${f(rssMiB(), 0)} MiB (+${f(rssMiB() - rssBefore, 0)} MiB)`));
 }

@@ -153,6 +153,17 @@ test.serial('DisModel API: create, counts, save/load round trip, embed equals em
   for (let i = 0; i < fromWaves.data.length; i++) d = Math.max(d, Math.abs(fromWaves.data[i] - fromFiles.data[i]));
   t.true(d < 1e-5, `embed vs embedFiles: ${d}`);
 
+  // In-memory training through the API, with progress.
+  const trainDir = path.join(dataDir, 'formatted', 'dcase2023', 'raw', 'fan', 'train');
+  const trainPaths = (await fs.readdir(trainDir)).sort().slice(0, 6).map((f) => path.join(trainDir, f));
+  const small = DisModel.create({ ...trainOptionsOf(c, ['fan']).model, secSamples: 80000, numClasses: 3 }, 1);
+  const seen: Array<[number, number]> = [];
+  const res = await small.train({ paths: trainPaths, labels: [0, 1, 2, 0, 1, 2], numClasses: 3 }, { epochs: 2, batchSize: 4, onProgress: (d, n) => seen.push([d, n]) });
+  t.deepEqual(res.map((r) => r.steps), [2, 2]);
+  t.deepEqual(seen.at(-1), [4, 4]);
+  t.true(seen.every(([d, n], i) => n === 4 && (i === 0 || d > seen[i - 1][0])), 'progress only advances');
+  t.true(res.every((r) => Number.isFinite(r.lastLoss)));
+
   await fs.writeFile(path.join(root, 'bad.ckpt'), 'not a checkpoint');
   await t.throwsAsync(DisModel.load(path.join(root, 'bad.ckpt')), { message: /bad\.ckpt/ });
 });

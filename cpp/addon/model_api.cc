@@ -1,6 +1,7 @@
-// Trainable-model surface: `createDisModel(config)` returns a handle that trains one epoch at a
-// time, embeds files or waveforms, and exports/imports its state as named tensors (TypeScript
-// writes those to safetensors checkpoints). One job at a time per model.
+// Trainable-model surface: `createDisModel(config)` (MultiResNet + heads) and `createAeModel(config)`
+// return a handle that trains one epoch at a time, extracts from files or waveforms, and
+// exports/imports its state as named tensors (TypeScript writes those to safetensors
+// checkpoints). One job at a time per model.
 #include <atomic>
 #include <map>
 #include <memory>
@@ -8,7 +9,10 @@
 
 #include "async_job.h"
 #include "extract/extract.h"
+#include "audio/wav.h"
 #include "extract/model_frontend.h"
+#include "train/ae_model.h"
+#include "train/vector_source.h"
 #include "surfaces.h"
 #include "tensor_bridge.h"
 #include "train/trainer.h"
@@ -82,6 +86,20 @@ train::DisModelConfig config_from_js(const Napi::Object& o) {
   return c;
 }
 
+train::AeModelConfig ae_config_from_js(const Napi::Object& o) {
+  train::AeModelConfig c;
+  c.n_frames = get_int(o, "nFrames", c.n_frames);
+  c.h_dim = get_int(o, "hDim", c.h_dim);
+  c.z_dim = get_int(o, "zDim", c.z_dim);
+  c.stft.n_fft = get_int(o, "nFft", c.stft.n_fft);
+  c.stft.hop_length = get_int(o, "hopLength", c.stft.hop_length);
+  c.stft.n_mels = get_int(o, "nMels", *c.stft.n_mels);
+  c.stft.power = get_number(o, "power", c.stft.power);
+  c.stft.f_min = get_number(o, "fMin", *c.stft.f_min);
+  c.stft.f_max = get_number(o, "fMax", *c.stft.f_max);
+  return c;
+}
+
 train::TrainOptions train_options_from_js(const Napi::Object& o) {
   train::TrainOptions t;
   t.adamw.lr = get_number(o, "lr", t.adamw.lr);
@@ -130,19 +148,34 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                        {InstanceMethod("counts", &ModelWrap::counts), InstanceMethod("stateDict", &ModelWrap::state_dict),
                         InstanceMethod("optimizerState", &ModelWrap::optimizer_state),
                         InstanceMethod("loadState", &ModelWrap::load_state), InstanceMethod("trainEpoch", &ModelWrap::train_epoch),
-                        InstanceMethod("embedFiles", &ModelWrap::embed_files), InstanceMethod("embed", &ModelWrap::embed)});
+                        InstanceMethod("embedFiles", &ModelWrap::embed_files), InstanceMethod("embed", &ModelWrap::embed),
+                        InstanceMethod("prepareVectors", &ModelWrap::prepare_vectors)});
   }
 
+  // new DisModel(config, kind): kind "dis" or "ae".
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "createDisModel(config): config must be an object");
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "the model config must be an object");
     auto cfg = info[0].As<Napi::Object>();
-    train::DisModelConfig c = config_from_js(cfg);
+    ae_kind_ = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "ae";
     const int64_t seed = get_int(cfg, "seed", 0);
+    auto dis_cfg = ae_kind_ ? train::DisModelConfig{} : config_from_js(cfg);
+    auto ae_cfg = ae_kind_ ? ae_config_from_js(cfg) : train::AeModelConfig{};
     try {
       std::lock_guard<std::mutex> lock(g_init_mutex);
       torch::manual_seed(static_cast<uint64_t>(seed));
-      model_ = train::DisModel(c);
+      if (ae_kind_) {
+        ae_ = train::AeModel(ae_cfg);
+        model_ = ae_.ptr();
+        frontend_ = std::make_shared<train::AeFrontend>(ae_);
+        embed_size_ = ae_cfg.z_dim;
+      } else {
+        dis_ = train::DisModel(dis_cfg);
+        model_ = dis_.ptr();
+        frontend_ = std::make_shared<extract::ModelFrontend>(dis_);
+        sec_samples_ = dis_cfg.extractor.sec_samples;
+        embed_size_ = dis_cfg.extractor.embed_size();
+      }
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -165,7 +198,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     o.Set("trainable", static_cast<double>(c.trainable));
     o.Set("frozen", static_cast<double>(c.frozen));
     o.Set("buffers", static_cast<double>(c.buffers));
-    o.Set("embedSize", static_cast<double>(model_->config().extractor.embed_size()));
+    o.Set("embedSize", static_cast<double>(embed_size_));
     return o;
   }
 
@@ -259,29 +292,39 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     if (!trainer_) trainer_ = std::make_shared<train::Trainer>(model_, train_options_from_js(options));
   }
 
-  // trainEpoch({paths, labels, numClasses, length}, {epoch, device, lr, …}, onStep?) → {promise, cancel}
+  // trainEpoch(data, {epoch, device, lr, …}, onStep?) → {promise, cancel}. data: clip models
+  // {paths, labels, numClasses, length}; the AE {} (trains on the prepared vectors).
   Napi::Value train_epoch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "trainEpoch(data, options): data must be an object");
     auto d = info[0].As<Napi::Object>();
     auto data = std::make_shared<train::TrainData>();
-    data->paths = strings_from_js(d.Get("paths"), "data.paths");
-    torch::Tensor labels = tensor_from_js(d.Get("labels"), "data.labels").to(torch::kLong);
-    data->labels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
-    data->n_classes = get_int(d, "numClasses", 0);
-    data->length = get_int(d, "length", model_->config().extractor.sec_samples);
     auto o = get_options(info, 1);
     const int64_t epoch = get_int(o, "epoch", 0);
     torch::Device device = torch::kCPU;
     try {
       device = parse_device(get_string(o, "device", "cpu"));
-      data->validate();
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
-    if (data->n_classes != model_->config().n_classes) {
-      throw Napi::Error::New(env, "data.numClasses (" + std::to_string(data->n_classes) + ") differs from the model's (" +
-                                      std::to_string(model_->config().n_classes) + ")");
+    torch::Tensor vectors = vectors_;
+    if (ae_kind_) {
+      if (!vectors.defined()) throw Napi::Error::New(env, "trainEpoch: no training vectors (call prepareVectors first)");
+    } else {
+      data->paths = strings_from_js(d.Get("paths"), "data.paths");
+      torch::Tensor labels = tensor_from_js(d.Get("labels"), "data.labels").to(torch::kLong);
+      data->labels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
+      data->n_classes = get_int(d, "numClasses", 0);
+      data->length = get_int(d, "length", sec_samples_);
+      try {
+        data->validate();
+      } catch (const std::exception& e) {
+        throw Napi::Error::New(env, e.what());
+      }
+      if (data->n_classes != dis_->config().n_classes) {
+        throw Napi::Error::New(env, "data.numClasses (" + std::to_string(data->n_classes) + ") differs from the model's (" +
+                                        std::to_string(dis_->config().n_classes) + ")");
+      }
     }
     ensure_trainer(o);
     auto guard = claim(env);
@@ -293,7 +336,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto trainer = trainer_;
     return start_job<EpochOutput>(
         env, Napi::Value(), device, {},
-        [trainer, data, epoch, on_step, guard](const RunContext& ctx) mutable {
+        [trainer, data, vectors, epoch, on_step, guard](const RunContext& ctx) mutable {
           auto claimed = std::move(guard);  // released when the work ends, before the promise settles
           struct Release {
             std::shared_ptr<Napi::ThreadSafeFunction> f;
@@ -302,7 +345,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
             }
           } release{on_step};
           EpochOutput out;
-          out.result = trainer->run_epoch(*data, epoch, ctx, [&](const train::StepMetrics& m) {
+          std::unique_ptr<train::BatchSource> source;
+          const auto& lo = trainer->options().loader;
+          if (vectors.defined()) source = std::make_unique<train::VectorSource>(vectors, lo.batch_size, lo.seed, epoch);
+          else source = std::make_unique<train::EpochLoader>(*data, lo, epoch, ctx.cancel);
+          out.result = trainer->run_epoch(*source, epoch, ctx, [&](const train::StepMetrics& m) {
             out.steps.push_back(m);
             if (on_step) {
               auto* copy = new train::StepMetrics(m);
@@ -336,7 +383,10 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto paths = strings_from_js(info[0], "paths");
     auto o = get_options(info, 1);
     extract::ExtractOptions eo;
-    eo.length = get_int(o, "length", model_->config().extractor.sec_samples);
+    eo.length = get_int(o, "length", sec_samples_);
+    if (!ae_kind_ && eo.length != sec_samples_) {
+      throw Napi::Error::New(env, "this model takes clips of exactly " + std::to_string(sec_samples_) + " samples");
+    }
     eo.batch_size = get_int(o, "batchSize", 64);
     eo.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
     torch::Device device = torch::kCPU;
@@ -346,24 +396,22 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       throw Napi::Error::New(env, e.what());
     }
     auto guard = claim(env);
-    auto model = model_;
+    auto frontend = frontend_;
     return start_job<extract::Outputs>(
         env, info.Length() > 2 ? info[2] : env.Undefined(), device, {},
-        [model, paths = std::move(paths), eo, guard](const RunContext& ctx) mutable {
+        [frontend, paths = std::move(paths), eo, guard](const RunContext& ctx) mutable {
           auto claimed = std::move(guard);
-          extract::ModelFrontend f(model);
-          return extract::extract_files(f, paths, eo, ctx);
+          return extract::extract_files(*frontend, paths, eo, ctx);
         },
         named_tensors_to_js);
   }
 
-  // embed(wave {data, shape: [B, L]}, {device, batchSize}) → {promise: {embed}, cancel}
+  // embed(wave {data, shape: [B, L]}, {device, batchSize}) → {promise: {embed, …}, cancel}
   Napi::Value embed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     torch::Tensor wave = tensor_from_js(info[0], "wave");
-    const int64_t L = model_->config().extractor.sec_samples;
-    if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2 || wave.size(1) != L) {
-      throw Napi::TypeError::New(env, "wave must be float32 with shape [batch, " + std::to_string(L) + "]");
+    if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2 || (!ae_kind_ && wave.size(1) != sec_samples_)) {
+      throw Napi::TypeError::New(env, "wave must be float32 with shape [batch, " + (ae_kind_ ? std::string("samples") : std::to_string(sec_samples_)) + "]");
     }
     auto o = get_options(info, 1);
     const int64_t bs = get_int(o, "batchSize", 64);
@@ -374,26 +422,91 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       throw Napi::Error::New(env, e.what());
     }
     auto guard = claim(env);
-    auto model = model_;
+    auto frontend = frontend_;
     return start_job<extract::Outputs>(
         env, info.Length() > 2 ? info[2] : env.Undefined(), device, {info[0]},
-        [model, wave, bs, guard](const RunContext& ctx) mutable {
+        [frontend, wave, bs, guard](const RunContext& ctx) mutable {
           auto claimed = std::move(guard);
           torch::NoGradGuard ng;
-          model->to(ctx.device);
-          model->eval();
-          std::vector<torch::Tensor> parts;
+          frontend->to(ctx.device);
+          std::vector<std::string> names;
+          std::vector<std::vector<torch::Tensor>> parts;
           for (int64_t b = 0; b < wave.size(0); b += bs) {
             ctx.check();
-            parts.push_back(model->embed(wave.slice(0, b, std::min(wave.size(0), b + bs)).to(ctx.device)).to(torch::kCPU));
+            auto out = frontend->forward(wave.slice(0, b, std::min(wave.size(0), b + bs)).to(ctx.device));
+            if (names.empty()) {
+              for (auto& kv : out) names.push_back(kv.first);
+              parts.resize(out.size());
+            }
+            for (size_t i = 0; i < out.size(); ++i) parts[i].push_back(out[i].second.to(torch::kCPU));
             ctx.report(std::min(wave.size(0), b + bs), wave.size(0));
           }
-          return extract::Outputs{{"embed", parts.empty() ? torch::zeros({0, model->config().extractor.embed_size()}) : torch::cat(parts)}};
+          extract::Outputs result;
+          for (size_t i = 0; i < names.size(); ++i) result.emplace_back(names[i], torch::cat(parts[i]));
+          return result;
         },
         named_tensors_to_js);
   }
 
-  train::DisModel model_{nullptr};
+  // prepareVectors(paths, {ioThreads}) → {promise: {rows, dim}, cancel} — AE only: every clip is
+  // decoded whole (no crop or tiling, spec §3.1) and its frame vectors are kept for training.
+  Napi::Value prepare_vectors(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ae_kind_) throw Napi::Error::New(env, "prepareVectors is for AE models");
+    auto paths = strings_from_js(info[0], "paths");
+    auto o = get_options(info, 1);
+    const int threads = std::max<int>(1, static_cast<int>(get_int(o, "ioThreads", 2)));
+    auto guard = claim(env);
+    auto ae = ae_;
+    auto job = start_job<torch::Tensor>(
+        env, info.Length() > 2 ? info[2] : env.Undefined(), torch::kCPU, {info.This()},
+        [ae, paths, threads, guard](const RunContext& ctx) mutable -> torch::Tensor {
+          auto claimed = std::move(guard);
+          if (paths.empty()) throw std::invalid_argument("prepareVectors: no clips");
+          torch::NoGradGuard ng;
+          ae->to(torch::kCPU);
+          std::vector<torch::Tensor> parts(paths.size());
+          std::atomic<size_t> next{0}, done{0};
+          std::vector<std::exception_ptr> errors(paths.size());
+          auto work = [&] {
+            for (size_t i; (i = next++) < paths.size();) {
+              if (ctx.cancel && ctx.cancel->cancelled()) return;
+              try {
+                parts[i] = ae->vectors(audio::read_wav(paths[i]).unsqueeze(0));
+              } catch (...) {
+                errors[i] = std::current_exception();
+              }
+              ctx.report(static_cast<int64_t>(++done), static_cast<int64_t>(paths.size()));
+            }
+          };
+          std::vector<std::thread> pool;
+          for (int k = 1; k < threads; ++k) pool.emplace_back(work);
+          work();
+          for (auto& t : pool) t.join();
+          ctx.check();
+          for (auto& e : errors) {
+            if (e) std::rethrow_exception(e);
+          }
+          return torch::cat(parts);
+        },
+        [this](Napi::Env e, torch::Tensor& table) -> Napi::Value {
+          vectors_ = table;  // on the JS thread, once the job has finished
+          auto r = Napi::Object::New(e);
+          r.Set("rows", static_cast<double>(table.size(0)));
+          r.Set("dim", static_cast<double>(table.size(1)));
+          return r;
+        });
+    return job;
+  }
+
+  bool ae_kind_ = false;
+  train::DisModel dis_{nullptr};
+  train::AeModel ae_{nullptr};
+  std::shared_ptr<train::TrainableImpl> model_;
+  std::shared_ptr<extract::Frontend> frontend_;
+  int64_t sec_samples_ = 0;  // clip models take exactly this many samples
+  int64_t embed_size_ = 0;
+  torch::Tensor vectors_;    // AE training table
   std::shared_ptr<train::Trainer> trainer_;
   std::shared_ptr<std::atomic<bool>> busy_ = std::make_shared<std::atomic<bool>>(false);
 };
@@ -406,8 +519,12 @@ void register_model(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(ref);
   exports.Set("createDisModel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 auto* ctor_ref = info.Env().GetInstanceData<Napi::FunctionReference>();
-                return ctor_ref->New({info.Length() > 0 ? info[0] : info.Env().Undefined()});
+                return ctor_ref->New({info.Length() > 0 ? info[0] : info.Env().Undefined(), Napi::String::New(info.Env(), "dis")});
               }, "createDisModel"));
+  exports.Set("createAeModel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                auto* ctor_ref = info.Env().GetInstanceData<Napi::FunctionReference>();
+                return ctor_ref->New({info.Length() > 0 ? info[0] : info.Env().Undefined(), Napi::String::New(info.Env(), "ae")});
+              }, "createAeModel"));
 }
 
 }  // namespace asd::addon

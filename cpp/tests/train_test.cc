@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "audio/wav.h"
+#include "common/cpu_cache.h"
 #include "expect.h"
 #include "train/adamw.h"
 #include "train/dis_model.h"
@@ -120,21 +121,21 @@ void test_loader() {
     return out;
   };
   auto one = collect(1, 0), three = collect(3, 0), other = collect(2, 1);
-  EXPECT(one.size() == 3 && one.back().wave.size(0) == 1);  // the last batch is kept
+  EXPECT(one.size() == 3 && one.back().input.size(0) == 1);  // the last batch is kept
   bool same = true, differs = false;
   for (size_t b = 0; b < one.size(); ++b) {
-    same = same && torch::equal(one[b].wave, three[b].wave) && torch::equal(one[b].onehot, three[b].onehot);
-    differs = differs || !torch::equal(one[b].wave, other[b].wave);
-    for (int64_t r = 0; r < one[b].wave.size(0); ++r) {
+    same = same && torch::equal(one[b].input, three[b].input) && torch::equal(one[b].target, three[b].target);
+    differs = differs || !torch::equal(one[b].input, other[b].input);
+    for (int64_t r = 0; r < one[b].input.size(0); ++r) {
       const int64_t i = one[b].index[static_cast<size_t>(r)];
-      EXPECT(one[b].onehot[r].argmax().item<int64_t>() == d.labels[static_cast<size_t>(i)]);
-      EXPECT(one[b].onehot[r].sum().item<float>() == 1.0f);
+      EXPECT(one[b].target[r].argmax().item<int64_t>() == d.labels[static_cast<size_t>(i)]);
+      EXPECT(one[b].target[r].sum().item<float>() == 1.0f);
       // The row is a window of the tiled clip: find its offset in two tilings of the clip.
       auto clip = audio::read_wav(d.paths[static_cast<size_t>(i)]);
       auto tiled = clip.repeat({4});
       bool found = false;
       for (int64_t off = 0; off < clip.numel() && !found; ++off) {
-        found = torch::equal(tiled.slice(0, off, off + d.length), one[b].wave[r]);
+        found = torch::equal(tiled.slice(0, off, off + d.length), one[b].input[r]);
       }
       EXPECT(found);
     }
@@ -249,7 +250,7 @@ void test_resume_equals_uninterrupted() {
     return DisModel(small_config(DisModelConfig::Technique::kFeatEx, 0.5));
   };
   DisModel a = fresh();
-  Trainer ta(a, o);
+  Trainer ta(a.ptr(), o);
   std::vector<StepMetrics> steps;
   for (int64_t e = 0; e < 3; ++e) ta.run_epoch(d, e, ctx, [&](const StepMetrics& m) { steps.push_back(m); });
   EXPECT(steps.size() == 6 && steps.back().global_step == 6 && steps.back().num_batches == 2);
@@ -257,7 +258,7 @@ void test_resume_equals_uninterrupted() {
 
   DisModel b = fresh();
   {
-    Trainer tb(b, o);
+    Trainer tb(b.ptr(), o);
     tb.run_epoch(d, 0, ctx, nullptr);
     // "Checkpoint": parameters, buffers and optimiser state, then a new model and trainer.
     auto opt_state = tb.optimizer().state();
@@ -271,7 +272,7 @@ void test_resume_equals_uninterrupted() {
       auto srcb = b->named_buffers();
       for (auto& kv : c->named_buffers()) kv.value().copy_(srcb[kv.key()]);
     }
-    Trainer tc(c, o);
+    Trainer tc(c.ptr(), o);
     tc.optimizer().load_state(opt_map);
     tc.set_global_step(tb.global_step());
     for (int64_t e = 1; e < 3; ++e) tc.run_epoch(d, e, ctx, nullptr);
@@ -289,8 +290,33 @@ void test_resume_equals_uninterrupted() {
   token.cancel();
   RunContext cancelled;
   cancelled.cancel = &token;
-  Trainer td(fresh(), o);
+  Trainer td(fresh().ptr(), o);
   EXPECT_THROWS(Cancelled, "aborted", td.run_epoch(d, 0, cancelled, nullptr));
+}
+
+void test_cpu_cache() {
+  install_cpu_cache(int64_t{64} << 20);
+  const auto before = cpu_cache_stats();
+  EXPECT(before.installed && before.limit_bytes == (int64_t{64} << 20));
+  void* first = nullptr;
+  {
+    auto a = torch::ones({1 << 20});  // 4 MiB: a cached size class
+    first = a.data_ptr();
+    EXPECT(a.sum().item<float>() == float(1 << 20));
+  }
+  EXPECT(cpu_cache_stats().cached_bytes >= (int64_t{4} << 20));
+  {
+    auto b = torch::zeros({(1 << 20) - 100});  // a slightly smaller request reuses the block
+    EXPECT(b.data_ptr() == first);
+    EXPECT(b.abs().sum().item<float>() == 0.0f);
+    EXPECT(cpu_cache_stats().hits == before.hits + 1);
+    auto small = torch::arange(10);  // small blocks: the default path, freed correctly
+    EXPECT(small.sum().item<int64_t>() == 45);
+  }
+  { auto big = torch::empty({int64_t{20} << 20}); }  // 80 MiB exceeds the cap: not cached
+  EXPECT(cpu_cache_stats().cached_bytes <= (int64_t{64} << 20));
+  release_cpu_cache();
+  EXPECT(cpu_cache_stats().cached_bytes == 0 && cpu_cache_stats().in_use_bytes == 0);
 }
 
 }  // namespace
@@ -307,6 +333,7 @@ int main() {
       {"parameter counts and names", test_parameter_counts},
       {"loss composition", test_loss_composition},
       {"resume equals uninterrupted", test_resume_equals_uninterrupted},
+      {"caching CPU allocator", test_cpu_cache},
   });
   fs::remove_all(g_dir);
   return rc;

@@ -130,18 +130,35 @@ export interface NativeEpochResult {
 
 export type TensorDict = Record<string, TensorLike<Float32Array | Float64Array | BigInt64Array | Int32Array>>;
 
-export interface NativeDisModel {
+/** The AE (AE_MLP on FlattenSTFT vectors); defaults are the recipe's (spec §3). */
+export interface NativeAeConfig {
+  nFrames?: number;
+  hDim?: number;
+  zDim?: number;
+  nFft?: number;
+  hopLength?: number;
+  nMels?: number;
+  power?: number;
+  fMin?: number;
+  fMax?: number;
+  seed?: number;
+}
+
+export interface NativeModel {
   counts(): { trainable: number; frozen: number; buffers: number; embedSize: number };
   stateDict(): TensorDict;
   optimizerState(): { globalStep: number; tensors: TensorDict };
   loadState(tensors: TensorDict, optimizer?: { tensors: TensorDict; globalStep: number; options: NativeTrainOptions }): void;
-  trainEpoch(data: NativeTrainData, options: NativeTrainOptions & { epoch: number; device?: string }, onStep?: (m: StepMetrics) => void): NativeJob<NativeEpochResult>;
+  trainEpoch(data: NativeTrainData | Record<string, never>, options: NativeTrainOptions & { epoch: number; device?: string }, onStep?: (m: StepMetrics) => void): NativeJob<NativeEpochResult>;
   embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; device?: string }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   embed(wave: TensorLike, options: { batchSize?: number; device?: string }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  /** AE only: decodes whole clips and keeps their frame vectors as the training table. */
+  prepareVectors(paths: string[], options: { ioThreads?: number }, onProgress?: ProgressFn): NativeJob<{ rows: number; dim: number }>;
 }
 
 export interface NativeAddon {
-  createDisModel(config: NativeModelConfig): NativeDisModel;
+  createDisModel(config: NativeModelConfig): NativeModel;
+  createAeModel(config: NativeAeConfig): NativeModel;
   info(): NativeInfo;
   setNumThreads(n: number): number;
   /** Returns the CPU allocator's cached blocks to the system. */

@@ -1,7 +1,7 @@
 /**
- * The discriminative recipes (spec frontends-and-training §7.8): one MultiResNet trained on all
- * machines' training clips to classify the `main` labels, extracted from `last.ckpt`, scored by
- * ASDKit's default back-ends.
+ * The trained recipes (spec frontends-and-training §7.8): the discriminative ones — one
+ * MultiResNet trained on all machines' training clips to classify the `main` labels, extracted
+ * from `last.ckpt`, scored by ASDKit's default back-ends — and the AE baseline.
  */
 import type { RecipeDefinition } from './registry.js';
 import { DEFAULT_BACKENDS } from './raw_spec.js';
@@ -41,6 +41,23 @@ function dis(name: string, description: string, model: Omit<ModelInput, 'extract
     },
   };
 }
+
+/** DCASE's official autoencoder baseline: one AE per machine, scored by reconstruction error. */
+export const AE_RECIPE: RecipeDefinition = {
+  name: 'ae',
+  description: 'AE baseline: MLP autoencoder on 5-frame log-mel vectors, one model per machine, AS-recon score',
+  defaults: {
+    version: 'ae',
+    seed: 0,
+    infer_ver: 'last',
+    ae: {},
+    trainer: { max_epochs: 50, interval_epochs: 10 },
+    datamodule: { batch_size: 256 },
+    extract: { frontend: { type: 'restore' }, batch_size: 64 },
+    score: { backend: [] },
+    table: { metrics: ['official', 's_auc', 't_auc', 'mix_auc'] },
+  },
+};
 
 export const DIS_RECIPES: RecipeDefinition[] = [
   dis('dis_spec_adacos_fixed', 'dual-branch MultiResNet, AdaCos with fixed centres, Mixup', { loss: ADACOS_FIXED, mixup_prob: 0.5 }),

@@ -8,12 +8,12 @@ import { extract } from '../steps/extract.js';
 import { outputDir, type RunIds } from '../steps/paths.js';
 import { score } from '../steps/score.js';
 import { table } from '../steps/table.js';
-import { checkpointDir, train } from '../steps/train.js';
+import { checkpointDir, train, trainAe } from '../steps/train.js';
 import { selectCheckpoint } from '../train/checkpoint.js';
-import { DisModel } from '../train/model.js';
+import { loadModel, type AnyModel } from '../train/model.js';
 import { SkipError, writeAtomic } from '../util/files.js';
 import type { RunConfig } from './schema.js';
-import { trainOptionsOf } from './train_options.js';
+import { aeTrainOptionsOf, trainOptionsOf } from './train_options.js';
 
 export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'table';
 
@@ -61,8 +61,9 @@ export function frontendOf(c: RunConfig): NativeFrontendConfig | undefined {
 }
 
 /**
- * Runs a recipe as ASDKit's recipe scripts do: train (trained recipes: one model for all
- * machines), then per machine extract → score → evaluate, then the table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
+ * Runs a recipe as ASDKit's recipe scripts do: dis_* recipes train one model for all machines
+ * first; then per machine (the AE: train its own model) extract → score → evaluate; then the
+ * table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
  * but is reported. Aborting stops at once.
  */
 export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
@@ -92,27 +93,33 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
     }
   };
 
-  let model: DisModel | undefined;
+  let model: AnyModel | undefined;
   let modelError: string | undefined;
+  const restore = async (dir: string) => {
+    try {
+      model = (await loadModel(await selectCheckpoint(dir, c.infer_ver))).model;
+      modelError = undefined;
+    } catch (e) {
+      model = undefined;
+      modelError = (e as Error).message;
+    }
+  };
   if (c.model) {
     const opts = { ...trainOptionsOf(c, machines), signal: hooks.signal };
     const progress = hooks.onProgress;
     if (progress) opts.onProgress = (d, t) => progress('train', opts.modelVer ?? 'all', d, t);
-    if (await step('train', undefined, () => train(opts))) {
-      try {
-        const file = await selectCheckpoint(checkpointDir(opts, opts.modelVer), c.infer_ver);
-        model = (await DisModel.load(file)).model;
-      } catch (e) {
-        modelError = (e as Error).message;
-      }
-    } else {
-      modelError = 'training failed';
-    }
+    if (await step('train', undefined, () => train(opts))) await restore(checkpointDir(opts, opts.modelVer));
+    else modelError = 'training failed';
   }
 
   for (const machine of machines) {
     const common = { ...ids, machine, overwrite: c.overwrite, device: c.device, signal: hooks.signal };
     const progress = (s: StepName) => (hooks.onProgress ? (d: number, t: number) => hooks.onProgress!(s, machine, d, t) : undefined);
+    if (c.ae) {
+      const opts = { ...aeTrainOptionsOf(c, machine), signal: hooks.signal, onProgress: progress('train') };
+      if (await step('train', machine, () => trainAe(opts))) await restore(checkpointDir(opts, machine));
+      else modelError = 'training failed';
+    }
     (await step('extract', machine, async () => {
       if (modelError) throw new Error(`no model to extract with: ${modelError}`);
       await extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), model, sec: c.extract.sec, batchSize: c.extract.batch_size, onProgress: progress('extract') });

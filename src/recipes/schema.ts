@@ -65,6 +65,23 @@ export const modelSchema = z
   })
   .strict();
 
+/** The AE baseline (spec frontends-and-training §3): FlattenSTFT + AE_MLP, one model per machine. */
+export const aeSchema = z
+  .object({
+    n_frames: int().positive().default(5),
+    h_dim: int().positive().default(128),
+    z_dim: int().positive().default(8),
+    n_fft: int().positive().default(1024),
+    hop_length: int().positive().default(512),
+    n_mels: int().positive().default(128),
+    power: z.number().positive().default(1.0),
+    f_min: z.number().nonnegative().default(0),
+    f_max: z.number().positive().default(8000),
+    /** Log the test clips' MSE and AUCs after every epoch (spec §3.5). */
+    validate: z.boolean().default(true),
+  })
+  .strict();
+
 /** Optimiser, schedule, epochs and checkpointing (spec §7.2, §7.5). */
 export const trainerSchema = z
   .object({
@@ -124,6 +141,7 @@ export const runConfigSchema = z
       })
       .strict(),
     model: modelSchema.optional(),
+    ae: aeSchema.optional(),
     trainer: trainerSchema.optional(),
     datamodule: datamoduleSchema.optional(),
     score: z.object({ backend: z.array(backendConfigSchema) }).strict(),
@@ -136,4 +154,5 @@ export type RunConfigInput = z.input<typeof runConfigSchema>;
 
 export type ModelSection = z.infer<typeof modelSchema>;
 export type TrainerSection = z.infer<typeof trainerSchema>;
+export type AeSection = z.infer<typeof aeSchema>;
 export type DatamoduleSection = z.infer<typeof datamoduleSchema>;

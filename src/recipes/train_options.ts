@@ -1,9 +1,9 @@
 /** A resolved run config's model/trainer/datamodule sections → the train step's options. */
 import type { Dcase } from '../dcase/index.js';
 import { hash32 } from '../data/synth/rng.js';
-import type { TrainStepOptions } from '../steps/train.js';
-import type { ModelConfig } from '../train/model.js';
-import type { ModelSection, RunConfig } from './schema.js';
+import type { AeTrainStepOptions, TrainStepOptions } from '../steps/train.js';
+import type { AeConfig, ModelConfig } from '../train/model.js';
+import type { AeSection, ModelSection, RunConfig } from './schema.js';
 
 /** Seeds may be folder names ("0", "trial-a"); non-numeric ones are hashed. */
 export function numericSeed(seed: number | string): number {
@@ -34,16 +34,59 @@ export function modelConfigOf(m: ModelSection): Omit<ModelConfig, 'numClasses' |
   };
 }
 
+export function aeConfigOf(a: AeSection): AeConfig {
+  return { nFrames: a.n_frames, hDim: a.h_dim, zDim: a.z_dim, nFft: a.n_fft, hopLength: a.hop_length, nMels: a.n_mels, power: a.power, fMin: a.f_min, fMax: a.f_max };
+}
+
+function settingsOf(c: RunConfig): TrainStepOptions['settings'] {
+  const t = c.trainer ?? ({} as NonNullable<RunConfig['trainer']>);
+  const d = c.datamodule ?? ({} as NonNullable<RunConfig['datamodule']>);
+  return {
+    lr: t.lr,
+    weightDecay: t.weight_decay,
+    beta1: t.betas?.[0],
+    beta2: t.betas?.[1],
+    eps: t.eps,
+    warmupSteps: t.warmup_steps,
+    cosineSteps: t.cosine_steps,
+    lrMin: t.lr_min,
+    deterministic: t.deterministic,
+    batchSize: d.batch_size,
+    seed: numericSeed(c.seed),
+    ioThreads: d.io_threads,
+    prefetch: d.prefetch,
+  };
+}
+
+/** The identifiers that place a model in the result tree. */
+function modelIds(c: RunConfig) {
+  return { resultDir: c.result_dir, name: c.name, dcase: c.dcase as Dcase, version: c.version, seed: c.seed };
+}
+
+/** The AE's train-step options for one machine. */
+export function aeTrainOptionsOf(c: RunConfig, machine: string): AeTrainStepOptions {
+  if (!c.ae) throw new Error(`recipe ${c.recipe} has no AE to train`);
+  return {
+    ...modelIds(c),
+    machine,
+    dataDir: c.data_dir,
+    model: aeConfigOf(c.ae),
+    sec: c.extract.sec,
+    maxEpochs: c.trainer?.max_epochs ?? 50,
+    intervalEpochs: c.trainer?.interval_epochs ?? 10,
+    settings: settingsOf(c),
+    validate: c.ae.validate,
+    overwrite: c.overwrite,
+    device: c.device,
+  };
+}
+
 export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptions {
   if (!c.model) throw new Error(`recipe ${c.recipe} has no model to train`);
   const t = c.trainer ?? ({} as NonNullable<RunConfig['trainer']>);
   const d = c.datamodule ?? ({} as NonNullable<RunConfig['datamodule']>);
   return {
-    resultDir: c.result_dir,
-    name: c.name,
-    dcase: c.dcase as Dcase,
-    version: c.version,
-    seed: c.seed,
+    ...modelIds(c),
     modelVer: t.model_ver ?? 'all',
     dataDir: c.data_dir,
     machines,
@@ -53,21 +96,7 @@ export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptio
     labelSet: d.label_set,
     maxEpochs: t.max_epochs ?? 16,
     intervalEpochs: t.interval_epochs,
-    settings: {
-      lr: t.lr,
-      weightDecay: t.weight_decay,
-      beta1: t.betas?.[0],
-      beta2: t.betas?.[1],
-      eps: t.eps,
-      warmupSteps: t.warmup_steps,
-      cosineSteps: t.cosine_steps,
-      lrMin: t.lr_min,
-      deterministic: t.deterministic,
-      batchSize: d.batch_size,
-      seed: numericSeed(c.seed),
-      ioThreads: d.io_threads,
-      prefetch: d.prefetch,
-    },
+    settings: settingsOf(c),
     overwrite: c.overwrite,
     device: c.device,
   };

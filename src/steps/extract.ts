@@ -4,7 +4,7 @@ import { listClips } from '../data/clips.js';
 import { writeNpz, type NpyArray } from '../io/npz.js';
 import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
 import { filesMatching, SkipError } from '../util/files.js';
-import type { DisModel } from '../train/model.js';
+import type { AnyModel } from '../train/model.js';
 import type { StepControl } from './common.js';
 import { machineDir, type RunIds } from './paths.js';
 
@@ -14,8 +14,8 @@ export interface ExtractOptions extends RunIds, StepControl {
   dataDir: string;
   /** A non-trained frontend (raw_spec) … */
   frontend?: NativeFrontendConfig;
-  /** … or a trained model (its own clip length applies; `sec` is ignored). */
-  model?: DisModel;
+  /** … or a trained model (a dis model's own clip length applies and `sec` is ignored). */
+  model?: AnyModel;
   /** Clip length: seconds, a `dcase202x` name, or "all" (default: the run's dcase). */
   sec?: number | string;
   batchSize?: number;
@@ -44,7 +44,7 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
 
   if (!o.frontend === !o.model) throw new Error('extract: give either a frontend or a model');
   const sec = resolveSec(o.sec ?? o.dcase);
-  const length = o.model ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
+  const length = o.model?.kind === 'dis' ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
   const lists = await Promise.all(SPLITS.map((s) => listClips(o.dataDir, o.dcase, o.machine, s)));
   const total = lists[0].paths.length + lists[1].paths.length;
   ensureThreads();
@@ -60,7 +60,7 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
     const onProgress = o.onProgress ? (done: number) => o.onProgress!(base + done, total) : undefined;
     const batchSize = o.batchSize ?? 64;
     const out = o.model
-      ? { embed: await o.model.embedFiles(paths, { length, batchSize, device: o.device, signal: o.signal, onProgress }) }
+      ? await o.model.extractFiles(paths, { length, batchSize, device: o.device, signal: o.signal, onProgress })
       : await runJob(() => addon.extractFiles(paths, { frontend: o.frontend!, length, batchSize, device: o.device ?? 'cpu' }, onProgress), o.signal);
     offset += paths.length;
     const arrays: Array<[string, NpyArray]> = Object.entries(out).map(([k, t]) => [k, toNpy(t)]);

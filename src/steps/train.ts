@@ -1,7 +1,8 @@
 /**
- * The train step of the discriminative recipes (spec frontends-and-training §7): one model on the
- * training clips of all machines, labelled from the label set; per epoch it writes ASDKit's
- * checkpoints (best / interval / last), per-step metrics to `metrics.jsonl` and TensorBoard.
+ * The train step (spec frontends-and-training §3, §7): the dis_* recipes' one model on the
+ * training clips of all machines, labelled from the label set, and the AE's model per machine;
+ * per epoch it writes ASDKit's checkpoints (best / interval / last), per-step metrics to
+ * `metrics.jsonl`, validation (AE) to `valid.jsonl`, and both to TensorBoard.
  * A rerun resumes from `last.ckpt` (an interruption loses at most the running epoch) and skips a
  * finished model unless `overwrite`.
  */
@@ -11,9 +12,10 @@ import { cropSamples, resolveSec } from '../dcase/index.js';
 import { listClips } from '../data/clips.js';
 import { writeLabels, type LabelFile } from '../data/label.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
-import type { NativeTrainOptions, StepMetrics } from '../native/index.js';
+import { auc } from '../metrics/auc.js';
+import type { NativeEpochResult, NativeTrainOptions, StepMetrics } from '../native/index.js';
 import { bestCheckpoints, bestName, intervalName, LAST_CKPT } from '../train/checkpoint.js';
-import { DisModel, type CheckpointInfo, type ModelConfig } from '../train/model.js';
+import { AeModel, DisModel, loadModel, type AeConfig, type AnyModel, type CheckpointInfo, type ModelConfig } from '../train/model.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { readText, SkipError } from '../util/files.js';
 import type { StepControl } from './common.js';
@@ -76,21 +78,110 @@ export async function loadLabelSet(dataDir: string, dcase: RunIds['dcase'], labe
 /** A clip's label key: the last five path components (`<dcase>/raw/<machine>/<split>/<file>`). */
 export const labelKey = (p: string) => p.split(/[\\/]/).slice(-5).join('/');
 
+/** Where a model's files go, and whether to skip, resume or start (overwrite clears the folder). */
+async function prepareModelDir(
+  ids: Omit<RunIds, 'inferVer'>,
+  modelVer: string,
+  maxEpochs: number,
+  overwrite?: boolean,
+): Promise<{ mdir: string; cdir: string; lastFile: string; previous?: CheckpointInfo }> {
+  const mdir = modelDir(ids, modelVer);
+  const cdir = checkpointDir(ids, modelVer);
+  if (overwrite) await fs.rm(mdir, { recursive: true, force: true });
+  const lastFile = path.join(cdir, LAST_CKPT);
+  if (!(await fs.access(lastFile).then(() => true, () => false))) return { mdir, cdir, lastFile };
+  const header = await readSafetensorsHeader(lastFile);
+  const previous = JSON.parse(header.metadata.info ?? 'null') as CheckpointInfo | null;
+  if (!previous) throw new Error(`${lastFile}: not an asdkit model checkpoint (use --overwrite to retrain)`);
+  if (previous.extra?.stopped || previous.epoch + 1 >= maxEpochs) throw new SkipError(cdir);
+  return { mdir, cdir, lastFile, previous };
+}
+
+/** Resumes `fresh`'s kind from last.ckpt, refusing a checkpoint of another configuration. */
+async function resumeFrom(lastFile: string, fresh: AnyModel): Promise<AnyModel> {
+  const { model } = await loadModel(lastFile, { withOptimizer: true });
+  if (model.kind !== fresh.kind || JSON.stringify(model.config) !== JSON.stringify(fresh.config)) {
+    throw new Error(`${lastFile} holds a model with a different configuration; use --overwrite to retrain`);
+  }
+  return model;
+}
+
+interface LoopOptions extends StepControl {
+  model: AnyModel;
+  mdir: string;
+  cdir: string;
+  lastFile: string;
+  startEpoch: number;
+  maxEpochs: number;
+  intervalEpochs: number;
+  stepsPerEpoch: number;
+  settings: NativeTrainOptions;
+  extra: Record<string, unknown>;
+  epoch: (epoch: number, onStep: (m: StepMetrics) => void) => Promise<NativeEpochResult>;
+  /** Per-epoch validation scalars (`valid/...`), logged only (they select nothing, spec §3.5). */
+  validate?: (epoch: number) => Promise<Record<string, number>>;
+  onStep?: (m: StepMetrics) => void;
+  onEpoch?: (e: { epoch: number; loss: number; checkpoint: string; valid?: Record<string, number> }) => void;
+}
+
+/** The epoch loop every trained recipe shares: train, log, validate, checkpoint (spec §7.5). */
+async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
+  await fs.mkdir(o.cdir, { recursive: true });
+  const metricsFile = path.join(o.mdir, 'metrics.jsonl');
+  const validFile = path.join(o.mdir, 'valid.jsonl');
+  await keepLinesBefore(metricsFile, o.startEpoch);
+  await keepLinesBefore(validFile, o.startEpoch);
+  const tb = await TensorBoardWriter.open(o.mdir);
+  const total = o.stepsPerEpoch * (o.maxEpochs - o.startEpoch);
+  let best = (await bestCheckpoints(o.cdir)).sort((a, b) => a.loss - b.loss)[0];
+  const result: TrainStepResult = { modelDir: o.mdir, checkpointDir: o.cdir, startEpoch: o.startEpoch, epochsRun: 0, lastLoss: NaN };
+  try {
+    for (let epoch = o.startEpoch; epoch < o.maxEpochs; epoch++) {
+      const done = (epoch - o.startEpoch) * o.stepsPerEpoch;
+      const r = await o.epoch(epoch, (m) => {
+        o.onStep?.(m);
+        o.onProgress?.(done + m.batch + 1, total);
+      });
+      const now = Date.now() / 1000;
+      await fs.appendFile(metricsFile, r.metrics.map((m) => JSON.stringify(m) + '\n').join(''));
+      for (const m of r.metrics) tb.addScalars(m.globalStep, scalarsOf(m), now);
+      let valid: Record<string, number> | undefined;
+      if (o.validate) {
+        valid = await o.validate(epoch);
+        await fs.appendFile(validFile, JSON.stringify({ epoch, globalStep: r.globalStep, ...valid }) + '\n');
+        tb.addScalars(r.globalStep, valid, now);
+      }
+      await tb.flush();
+
+      const stopped = r.nonFinite ? ('non_finite' as const) : undefined;
+      const info: CheckpointInfo = { epoch, globalStep: r.globalStep, loss: r.lastLoss, train: o.settings, extra: { ...o.extra, ...(stopped ? { stopped } : {}) } };
+      // Best and interval files first: last.ckpt is the commit point a resume reads.
+      if (Number.isFinite(r.lastLoss) && (!best || r.lastLoss < best.loss)) {
+        const file = path.join(o.cdir, bestName(epoch, r.lastLoss));
+        await o.model.save(file, info);
+        if (best && best.file !== file) await fs.rm(best.file, { force: true });
+        best = { file, epoch, loss: r.lastLoss };
+      }
+      if ((epoch + 1) % o.intervalEpochs === 0) await o.model.save(path.join(o.cdir, intervalName(epoch, r.lastLoss)), info);
+      await o.model.save(o.lastFile, info, { withOptimizer: true });
+      result.epochsRun += 1;
+      result.lastLoss = r.lastLoss;
+      o.onEpoch?.({ epoch, loss: r.lastLoss, checkpoint: o.lastFile, valid });
+      if (stopped) {
+        result.stopped = stopped;
+        break;
+      }
+    }
+  } finally {
+    await tb.close();
+  }
+  return result;
+}
+
+/** Trains a dis_* model on the training clips of all machines (one model, `model/all`). */
 export async function train(o: TrainStepOptions): Promise<TrainStepResult> {
   const ids = { resultDir: o.resultDir, name: o.name, dcase: o.dcase, version: o.version, seed: o.seed };
-  const mdir = modelDir(ids, o.modelVer);
-  const cdir = checkpointDir(ids, o.modelVer);
-  if (o.overwrite) await fs.rm(mdir, { recursive: true, force: true });
-
-  // Resume or skip according to last.ckpt.
-  const lastFile = path.join(cdir, LAST_CKPT);
-  let previous: CheckpointInfo | undefined;
-  if (await fs.access(lastFile).then(() => true, () => false)) {
-    const header = await readSafetensorsHeader(lastFile);
-    previous = JSON.parse(header.metadata.info ?? 'null') as CheckpointInfo;
-    if (!previous) throw new Error(`${lastFile}: not an asdkit model checkpoint (use --overwrite to retrain)`);
-    if (previous.extra?.stopped || previous.epoch + 1 >= o.maxEpochs) throw new SkipError(cdir);
-  }
+  const { mdir, cdir, lastFile, previous } = await prepareModelDir(ids, o.modelVer ?? 'all', o.maxEpochs, o.overwrite);
 
   const sec = resolveSec(o.sec ?? o.dcase);
   if (sec === null) throw new Error('training needs a fixed clip length (sec "all" is not possible)');
@@ -108,72 +199,100 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult> {
   }
   if (paths.length === 0) throw new Error(`no training clips for ${o.machines.join(', ')} in ${o.dataDir}`);
 
-  const config: ModelConfig = { ...o.model, secSamples, numClasses: labels.num_class };
-  const seed = o.settings.seed ?? 0;
-  let model: DisModel;
-  let startEpoch = 0;
-  if (previous) {
-    const loaded = await DisModel.load(lastFile, { withOptimizer: true });
-    if (JSON.stringify(loaded.model.config) !== JSON.stringify(config)) {
-      throw new Error(`${lastFile} holds a model with a different configuration; use --overwrite to retrain`);
-    }
-    model = loaded.model;
-    startEpoch = previous.epoch + 1;
-  } else {
-    model = DisModel.create(config, seed);
-  }
-
-  await fs.mkdir(cdir, { recursive: true });
-  const metricsFile = path.join(mdir, 'metrics.jsonl');
-  await keepMetricsBefore(metricsFile, startEpoch);
-  const tb = await TensorBoardWriter.open(mdir);
+  const fresh = DisModel.create({ ...o.model, secSamples, numClasses: labels.num_class }, o.settings.seed ?? 0);
+  const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as DisModel;
   const data = { paths, labels: classes, numClasses: labels.num_class, length: secSamples };
-  const steps = Math.ceil(paths.length / (o.settings.batchSize ?? 64));
-  const total = steps * (o.maxEpochs - startEpoch);
-  let best = (await bestCheckpoints(cdir)).sort((a, b) => a.loss - b.loss)[0];
-  const result: TrainStepResult = { modelDir: mdir, checkpointDir: cdir, startEpoch, epochsRun: 0, lastLoss: NaN };
-  const extra = { maxEpochs: o.maxEpochs, dcase: o.dcase, machines: o.machines, labels: { file: labelFile, num_class: labels.num_class, path2idx_dict: labels.path2idx_dict } };
+  return trainingLoop({
+    ...o,
+    model,
+    mdir,
+    cdir,
+    lastFile,
+    startEpoch: previous ? previous.epoch + 1 : 0,
+    intervalEpochs: o.intervalEpochs ?? 4,
+    stepsPerEpoch: Math.ceil(paths.length / (o.settings.batchSize ?? 64)),
+    extra: { maxEpochs: o.maxEpochs, dcase: o.dcase, machines: o.machines, labels: { file: labelFile, num_class: labels.num_class, path2idx_dict: labels.path2idx_dict } },
+    epoch: (epoch, onStep) => model.trainEpoch(data, epoch, { ...o.settings, device: o.device, signal: o.signal, onStep }),
+  });
+}
 
-  try {
-    for (let epoch = startEpoch; epoch < o.maxEpochs; epoch++) {
-      const done = (epoch - startEpoch) * steps;
-      const r = await model.trainEpoch(data, epoch, {
-        ...o.settings,
-        device: o.device,
-        signal: o.signal,
-        onStep: (m) => {
-          o.onStep?.(m);
-          o.onProgress?.(done + m.batch + 1, total);
-        },
-      });
-      const now = Date.now() / 1000;
-      await fs.appendFile(metricsFile, r.metrics.map((m) => JSON.stringify(m) + '\n').join(''));
-      for (const m of r.metrics) tb.addScalars(m.globalStep, scalarsOf(m), now);
-      await tb.flush();
+export interface AeTrainStepOptions extends Omit<RunIds, 'inferVer'>, StepControl {
+  /** The machine whose model this is (`model/<machine>`). */
+  machine: string;
+  dataDir: string;
+  model: AeConfig;
+  /** Validation clip length: seconds or a dcase name (default: the run's dcase). */
+  sec?: number | string;
+  maxEpochs: number;
+  intervalEpochs?: number;
+  /** Optimiser settings; batchSize counts vectors (default 256). */
+  settings: NativeTrainOptions;
+  /** Validate on the machine's test clips after every epoch (default true). */
+  validate?: boolean;
+  overwrite?: boolean;
+  onStep?: (m: StepMetrics) => void;
+  onEpoch?: LoopOptions['onEpoch'];
+}
 
-      const stopped = r.nonFinite ? ('non_finite' as const) : undefined;
-      const info: CheckpointInfo = { epoch, globalStep: r.globalStep, loss: r.lastLoss, train: o.settings, extra: { ...extra, ...(stopped ? { stopped } : {}) } };
-      // Best and interval files first: last.ckpt is the commit point a resume reads.
-      if (Number.isFinite(r.lastLoss) && (!best || r.lastLoss < best.loss)) {
-        const file = path.join(cdir, bestName(epoch, r.lastLoss));
-        await model.save(file, info);
-        if (best && best.file !== file) await fs.rm(best.file, { force: true });
-        best = { file, epoch, loss: r.lastLoss };
-      }
-      if ((epoch + 1) % (o.intervalEpochs ?? 4) === 0) await model.save(path.join(cdir, intervalName(epoch, r.lastLoss)), info);
-      await model.save(lastFile, info, { withOptimizer: true });
-      result.epochsRun += 1;
-      result.lastLoss = r.lastLoss;
-      o.onEpoch?.({ epoch, loss: r.lastLoss, checkpoint: lastFile });
-      if (stopped) {
-        result.stopped = stopped;
-        break;
-      }
-    }
-  } finally {
-    await tb.close();
+/**
+ * Trains the AE of one machine (spec §3): frame vectors of its whole training clips, MSE; after
+ * each epoch the test clips' MSE and AUCs of AS-recon are logged as `valid/main` and
+ * `valid/auc/all_<d>_auc/AS-recon` (d = s, t, smix, tmix, mix; skipped when one class only).
+ */
+export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult> {
+  const ids = { resultDir: o.resultDir, name: o.name, dcase: o.dcase, version: o.version, seed: o.seed };
+  const { mdir, cdir, lastFile, previous } = await prepareModelDir(ids, o.machine, o.maxEpochs, o.overwrite);
+  const settings = { batchSize: 256, ...o.settings };
+  const fresh = AeModel.create(o.model, settings.seed ?? 0);
+  const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as AeModel;
+  const trainClips = await listClips(o.dataDir, o.dcase, o.machine, 'train');
+  const { rows } = await model.prepareVectors(trainClips.paths, { signal: o.signal });
+
+  let validate: LoopOptions['validate'];
+  if (o.validate ?? true) {
+    const sec = resolveSec(o.sec ?? o.dcase);
+    const test = await listClips(o.dataDir, o.dcase, o.machine, 'test');
+    validate = async () => {
+      const out = await model.extractFiles(test.paths, { length: sec === null ? undefined : cropSamples(sec), batchSize: 64, device: o.device, signal: o.signal });
+      return validationScalars(out['AS-recon'].data, test.info.map((c) => c.isNormal), test.info.map((c) => c.isTarget));
+    };
   }
-  return result;
+  return trainingLoop({
+    ...o,
+    settings,
+    model,
+    mdir,
+    cdir,
+    lastFile,
+    startEpoch: previous ? previous.epoch + 1 : 0,
+    intervalEpochs: o.intervalEpochs ?? 10,
+    stepsPerEpoch: Math.ceil(rows / (settings.batchSize ?? 256)),
+    extra: { maxEpochs: o.maxEpochs, dcase: o.dcase, machine: o.machine, vectors: rows },
+    epoch: (epoch, onStep) => model.trainEpoch(epoch, { ...settings, device: o.device, signal: o.signal, onStep }),
+    validate,
+  });
+}
+
+/** `valid/main` (mean per-clip MSE) and the AUCs of AS-recon on the five clip subsets (spec §3.5). */
+export function validationScalars(scores: ArrayLike<number>, isNormal: number[], isTarget: number[]): Record<string, number> {
+  const n = isNormal.length;
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += scores[i];
+  const out: Record<string, number> = { 'valid/main': sum / n };
+  const subsets: Record<string, (i: number) => boolean> = {
+    s: (i) => isTarget[i] === 0,
+    t: (i) => isTarget[i] === 1,
+    smix: (i) => (isTarget[i] === 0 && isNormal[i] === 1) || isNormal[i] === 0,
+    tmix: (i) => (isTarget[i] === 1 && isNormal[i] === 1) || isNormal[i] === 0,
+    mix: () => true,
+  };
+  for (const [d, keep] of Object.entries(subsets)) {
+    const idx = [...Array(n).keys()].filter(keep);
+    const labels = idx.map((i) => 1 - isNormal[i]);
+    if (new Set(labels).size < 2) continue;
+    out[`valid/auc/all_${d}_auc/AS-recon`] = auc(idx.map((i) => scores[i]), labels);
+  }
+  return out;
 }
 
 function scalarsOf(m: StepMetrics): Record<string, number> {
@@ -186,12 +305,12 @@ function scalarsOf(m: StepMetrics): Record<string, number> {
 }
 
 /** Drops log lines of epochs that a resume is about to redo (and any half-written line). */
-async function keepMetricsBefore(file: string, epoch: number): Promise<void> {
+async function keepLinesBefore(file: string, epoch: number): Promise<void> {
   const text = await fs.readFile(file, 'utf8').catch(() => '');
   if (!text) return;
   const kept = text.split('\n').filter((line) => {
     try {
-      return line !== '' && (JSON.parse(line) as StepMetrics).epoch < epoch;
+      return line !== '' && (JSON.parse(line) as { epoch: number }).epoch < epoch;
     } catch {
       return false;
     }

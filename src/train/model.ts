@@ -1,16 +1,18 @@
 /**
- * The typed API of a trainable discriminative model (MultiResNet + margin heads): build it from
- * a config, train epoch by epoch (progress, AbortSignal), embed files or waveforms, save/load
- * self-describing safetensors checkpoints. The numerics run in the native addon, off the event
- * loop; one job at a time per model.
+ * The typed API of the trainable models: `DisModel` (MultiResNet + margin heads, the dis_*
+ * recipes) and `AeModel` (the AE baseline). Build from a config, train epoch by epoch (progress,
+ * AbortSignal), extract from files or waveforms, save/load self-describing safetensors
+ * checkpoints (`loadModel` rebuilds either kind). The numerics run in the native addon, off the
+ * event loop; one job at a time per model.
  */
 import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
 import {
   ensureThreads,
   native,
   runJob,
-  type NativeDisModel,
+  type NativeAeConfig,
   type NativeEpochResult,
+  type NativeModel,
   type NativeModelConfig,
   type NativeTrainOptions,
   type ProgressFn,
@@ -20,9 +22,11 @@ import {
 } from '../native/index.js';
 
 export type ModelConfig = Omit<NativeModelConfig, 'seed'>;
+export type AeConfig = Omit<NativeAeConfig, 'seed'>;
+export type ModelKind = 'dis' | 'ae';
 export type { StepMetrics, NativeTrainOptions as TrainSettings };
 
-export const CHECKPOINT_FORMAT = 'asdkit.dis_model';
+export const CHECKPOINT_FORMAT = 'asdkit.model';
 export const CHECKPOINT_FORMAT_VERSION = '1';
 const OPTIMIZER_PREFIX = 'optimizer.';
 
@@ -50,59 +54,25 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
-export class DisModel {
-  private constructor(
-    readonly config: ModelConfig,
+type EpochSettings = NativeTrainOptions & RunOptions & { onStep?: (m: StepMetrics) => void };
+type TrainSettingsWithEpochs = EpochSettings & { epochs: number; onProgress?: ProgressFn };
+
+/** What both model kinds share: state, checkpoints, epoch training, extraction. */
+abstract class TrainableModel<C extends object> {
+  abstract readonly kind: ModelKind;
+
+  protected constructor(
+    readonly config: C,
     readonly seed: number,
-    private readonly handle: NativeDisModel,
+    protected readonly handle: NativeModel,
   ) {}
 
-  /** A freshly initialised model; `seed` fixes the initialisation. */
-  static create(config: ModelConfig, seed = 0): DisModel {
-    ensureThreads();
-    return new DisModel(config, seed, native().createDisModel({ ...config, seed }));
-  }
-
-  /**
-   * Rebuilds a model from a checkpoint written by `save` (and its optimiser state when the file
-   * has one and `withOptimizer`). Errors name the file.
-   */
-  static async load(file: string, opts: { withOptimizer?: boolean } = {}): Promise<{ model: DisModel; info: CheckpointInfo }> {
-    const { tensors, metadata } = await readSafetensors(file);
-    if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: not an asdkit model checkpoint (format "${metadata.format ?? ''}")`);
-    if (metadata.format_version !== CHECKPOINT_FORMAT_VERSION) {
-      throw new Error(`${file}: checkpoint format version ${metadata.format_version} is not supported (expected ${CHECKPOINT_FORMAT_VERSION})`);
-    }
-    let config: ModelConfig, info: CheckpointInfo, seed: number;
-    try {
-      config = JSON.parse(metadata.model_config) as ModelConfig;
-      info = JSON.parse(metadata.info) as CheckpointInfo;
-      seed = Number(metadata.seed ?? 0);
-    } catch (e) {
-      throw new Error(`${file}: malformed checkpoint metadata (${(e as Error).message})`);
-    }
-    const model = DisModel.create(config, seed);
-    const weights: TensorDict = {};
-    const optimizer: TensorDict = {};
-    for (const [name, t] of Object.entries(tensors)) {
-      const target = name.startsWith(OPTIMIZER_PREFIX) ? optimizer : weights;
-      target[name.startsWith(OPTIMIZER_PREFIX) ? name.slice(OPTIMIZER_PREFIX.length) : name] = toTensorLike(t);
-    }
-    const withOpt = opts.withOptimizer && Object.keys(optimizer).length > 0;
-    try {
-      model.handle.loadState(weights, withOpt ? { tensors: optimizer, globalStep: info.globalStep, options: info.train } : undefined);
-    } catch (e) {
-      throw new Error(`${file}: ${(e as Error).message}`);
-    }
-    return { model, info };
-  }
-
-  /** Parameter counts (trainable, frozen centres/scales) and buffer elements. */
+  /** Parameter counts (trainable, frozen centres/scales) and buffer elements; `embedSize` = E. */
   counts(): { trainable: number; frozen: number; buffers: number; embedSize: number } {
     return this.handle.counts();
   }
 
-  /** Parameters and buffers by their reference names (`extractor.*`, `head_dict.main.W`, …). */
+  /** Parameters and buffers by ASDKit's state-dict names. */
   stateDict(): TensorDict {
     return this.handle.stateDict();
   }
@@ -117,59 +87,178 @@ export class DisModel {
     await writeSafetensors(file, tensors, {
       format: CHECKPOINT_FORMAT,
       format_version: CHECKPOINT_FORMAT_VERSION,
+      kind: this.kind,
       model_config: JSON.stringify(this.config),
       seed: String(this.seed),
       info: JSON.stringify(info),
     });
   }
 
-  /**
-   * Trains one epoch (0-based `epoch`); the optimiser/loader settings of the first call (or of a
-   * loaded checkpoint) stay in force. `onStep` gets live metrics; the result holds all of them.
-   * On abort the in-memory model is mid-epoch: reload the last checkpoint to resume.
-   */
-  async trainEpoch(
-    data: TrainData,
-    epoch: number,
-    settings: NativeTrainOptions & RunOptions & { onStep?: (m: StepMetrics) => void },
-  ): Promise<NativeEpochResult> {
-    const { signal, onStep, device, ...opts } = settings;
-    const nativeData = { paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length };
-    return runJob(() => this.handle.trainEpoch(nativeData, { ...opts, epoch, device: device ?? 'cpu' }, onStep), signal);
+  /** Loads weights (and optionally the optimiser state) from tensors of a checkpoint. */
+  loadState(tensors: Record<string, SafeTensor>, info: CheckpointInfo, withOptimizer: boolean): void {
+    const weights: TensorDict = {};
+    const optimizer: TensorDict = {};
+    for (const [name, t] of Object.entries(tensors)) {
+      if (t.data instanceof Uint8Array) throw new Error(`tensor ${name}: U8 tensors are not model state`);
+      if (name.startsWith(OPTIMIZER_PREFIX)) optimizer[name.slice(OPTIMIZER_PREFIX.length)] = { data: t.data, shape: t.shape };
+      else weights[name] = { data: t.data, shape: t.shape };
+    }
+    const withOpt = withOptimizer && Object.keys(optimizer).length > 0;
+    this.handle.loadState(weights, withOpt ? { tensors: optimizer, globalStep: info.globalStep, options: info.train } : undefined);
   }
 
-  /** Trains `epochs` epochs in memory (no checkpoints; see the train step for files and resume). */
-  async train(
-    data: TrainData,
-    settings: NativeTrainOptions & RunOptions & { epochs: number; onStep?: (m: StepMetrics) => void },
+  protected runEpoch(data: Parameters<NativeModel['trainEpoch']>[0], epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
+    const { signal, onStep, device, ...opts } = settings;
+    return runJob(() => this.handle.trainEpoch(data, { ...opts, epoch, device: device ?? 'cpu' }, onStep), signal);
+  }
+
+  /** Repeats `trainEpoch` for `epochs` epochs in memory (no checkpoints; the train step adds those). */
+  protected async trainEpochs(
+    stepsPerEpoch: number,
+    epoch: (e: number, s: EpochSettings) => Promise<NativeEpochResult>,
+    settings: TrainSettingsWithEpochs,
   ): Promise<NativeEpochResult[]> {
+    const { epochs, onProgress, onStep, ...rest } = settings;
     const out: NativeEpochResult[] = [];
-    for (let e = 0; e < settings.epochs; e++) {
-      const r = await this.trainEpoch(data, e, settings);
+    // Step events arrive asynchronously (possibly after their epoch settles): report only advances.
+    let reported = 0;
+    const progress = (done: number) => {
+      if (done > reported) onProgress?.((reported = done), epochs * stepsPerEpoch);
+    };
+    for (let e = 0; e < epochs; e++) {
+      const r = await epoch(e, {
+        ...rest,
+        onStep: (m) => {
+          onStep?.(m);
+          progress(e * stepsPerEpoch + m.batch + 1);
+        },
+      });
+      progress((e + 1) * stepsPerEpoch);
       out.push(r);
       if (r.nonFinite) break;
     }
     return out;
   }
 
-  /** Embeddings (N, E) of audio files, each tiled/cropped (offset 0) to `length` samples. */
-  async embedFiles(
+  /**
+   * Runs the model in eval mode over audio files, each tiled/cropped (offset 0) to `length`
+   * samples: `embed` (N, E), plus `AS-recon` (N) for the AE.
+   */
+  async extractFiles(
     paths: string[],
     opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {},
-  ): Promise<TensorLike> {
-    const out = await runJob(
+  ): Promise<Record<string, TensorLike>> {
+    return runJob(
       () => this.handle.embedFiles(paths, { length: opts.length, batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu' }, opts.onProgress),
       opts.signal,
     );
-    return out.embed;
   }
 
-  /** Embeddings of waveforms already in memory: equal-length Float32Arrays of secSamples each. */
-  async embed(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<TensorLike> {
-    const wave = Array.isArray(waves) ? stack(waves) : waves;
-    const out = await runJob(() => this.handle.embed(wave, { batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu' }), opts.signal);
-    return out.embed;
+  /** The embeddings (N, E) of audio files (see extractFiles). */
+  async embedFiles(paths: string[], opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {}): Promise<TensorLike> {
+    return (await this.extractFiles(paths, opts)).embed;
   }
+
+  /** The outputs for waveforms already in memory (equal-length Float32Arrays). */
+  async extract(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<Record<string, TensorLike>> {
+    const wave = Array.isArray(waves) ? stack(waves) : waves;
+    return runJob(() => this.handle.embed(wave, { batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu' }), opts.signal);
+  }
+
+  /** The embeddings of waveforms already in memory. */
+  async embed(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<TensorLike> {
+    return (await this.extract(waves, opts)).embed;
+  }
+}
+
+/** MultiResNet + margin heads (the dis_* recipes). */
+export class DisModel extends TrainableModel<ModelConfig> {
+  readonly kind = 'dis' as const;
+
+  /** A freshly initialised model; `seed` fixes the initialisation. */
+  static create(config: ModelConfig, seed = 0): DisModel {
+    ensureThreads();
+    return new DisModel(config, seed, native().createDisModel({ ...config, seed }));
+  }
+
+  /** Rebuilds a DisModel from a checkpoint written by `save` (see loadModel). */
+  static async load(file: string, opts: { withOptimizer?: boolean } = {}): Promise<{ model: DisModel; info: CheckpointInfo }> {
+    const r = await loadModel(file, opts);
+    if (!(r.model instanceof DisModel)) throw new Error(`${file}: holds an ${r.model.kind} model, not a discriminative one`);
+    return { model: r.model, info: r.info };
+  }
+
+  /**
+   * Trains one epoch (0-based `epoch`) on labelled clips; the optimiser/loader settings of the
+   * first call (or of a loaded checkpoint) stay in force. `onStep` gets live metrics; the result
+   * holds all of them. On abort the in-memory model is mid-epoch: reload the last checkpoint.
+   */
+  async trainEpoch(data: TrainData, epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
+    return this.runEpoch({ paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length }, epoch, settings);
+  }
+
+  /** Trains `epochs` epochs in memory (no checkpoints; see the train step for files and resume). */
+  async train(data: TrainData, settings: TrainSettingsWithEpochs): Promise<NativeEpochResult[]> {
+    const steps = Math.ceil(data.paths.length / (settings.batchSize ?? 64));
+    return this.trainEpochs(steps, (e, s) => this.trainEpoch(data, e, s), settings);
+  }
+}
+
+/** The AE baseline: AE_MLP on 5-frame log-mel vectors (spec §3). */
+export class AeModel extends TrainableModel<AeConfig> {
+  readonly kind = 'ae' as const;
+  private rows = 0;
+
+  static create(config: AeConfig = {}, seed = 0): AeModel {
+    ensureThreads();
+    return new AeModel(config, seed, native().createAeModel({ ...config, seed }));
+  }
+
+  /** Decodes whole training clips (no crop, no tiling) and keeps their frame vectors for training. */
+  async prepareVectors(paths: string[], opts: { signal?: AbortSignal; onProgress?: ProgressFn; ioThreads?: number } = {}): Promise<{ rows: number; dim: number }> {
+    const r = await runJob(() => this.handle.prepareVectors(paths, { ioThreads: opts.ioThreads ?? 2 }, opts.onProgress), opts.signal);
+    this.rows = r.rows;
+    return r;
+  }
+
+  /** Trains one epoch over the prepared vectors (batch = vectors, default 256). */
+  async trainEpoch(epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
+    return this.runEpoch({}, epoch, { batchSize: 256, ...settings });
+  }
+
+  async train(settings: TrainSettingsWithEpochs): Promise<NativeEpochResult[]> {
+    const steps = Math.ceil(this.rows / (settings.batchSize ?? 256));
+    return this.trainEpochs(steps, (e, s) => this.trainEpoch(e, s), settings);
+  }
+}
+
+export type AnyModel = DisModel | AeModel;
+
+/** Rebuilds the model of a checkpoint (either kind); errors name the file. */
+export async function loadModel(file: string, opts: { withOptimizer?: boolean } = {}): Promise<{ model: AnyModel; info: CheckpointInfo }> {
+  const { tensors, metadata } = await readSafetensors(file);
+  if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: not an asdkit model checkpoint (format "${metadata.format ?? ''}")`);
+  if (metadata.format_version !== CHECKPOINT_FORMAT_VERSION) {
+    throw new Error(`${file}: checkpoint format version ${metadata.format_version} is not supported (expected ${CHECKPOINT_FORMAT_VERSION})`);
+  }
+  let info: CheckpointInfo, config: object;
+  try {
+    config = JSON.parse(metadata.model_config) as object;
+    info = JSON.parse(metadata.info) as CheckpointInfo;
+  } catch (e) {
+    throw new Error(`${file}: malformed checkpoint metadata (${(e as Error).message})`);
+  }
+  const seed = Number(metadata.seed ?? 0);
+  let model: AnyModel;
+  if (metadata.kind === 'ae') model = AeModel.create(config as AeConfig, seed);
+  else if (metadata.kind === 'dis') model = DisModel.create(config as ModelConfig, seed);
+  else throw new Error(`${file}: unknown model kind "${metadata.kind}"`);
+  try {
+    model.loadState(tensors, info, opts.withOptimizer ?? false);
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  return { model, info };
 }
 
 function stack(waves: Float32Array[]): TensorLike {
@@ -186,9 +275,4 @@ function toSafe(t: TensorDict[string]): SafeTensor {
   const d = t.data;
   const dtype = d instanceof Float32Array ? 'F32' : d instanceof Float64Array ? 'F64' : d instanceof BigInt64Array ? 'I64' : 'I32';
   return { dtype, shape: t.shape, data: d };
-}
-
-function toTensorLike(t: SafeTensor): TensorDict[string] {
-  if (t.data instanceof Uint8Array) throw new Error('U8 tensors are not model state');
-  return { data: t.data, shape: t.shape };
 }

@@ -16,6 +16,7 @@
 #include "augment/mixup.h"
 #include "losses/margin_heads.h"
 #include "nn/multiresnet.h"
+#include "train/trainable.h"
 
 namespace asd::train {
 
@@ -39,10 +40,7 @@ struct DisModelConfig {
   double aux_weight = 1.0;       // weight of the FeatEx / subspace term(s)
 };
 
-// Named loss terms as ASDKit logs them (§7.4), in logging order; `main` is the optimised total.
-using LossTerms = std::vector<std::pair<std::string, torch::Tensor>>;
-
-class DisModelImpl : public torch::nn::Module {
+class DisModelImpl : public TrainableImpl {
  public:
   // Throws std::invalid_argument for an unusable config (unknown head, n_classes < 2, an
   // embedding that the FeatEx/subspace width does not divide).
@@ -51,7 +49,12 @@ class DisModelImpl : public torch::nn::Module {
   // One training forward (§7.3): Mixup on wave and labels, extractor, heads. `onehot` is (B, C)
   // float32 on the wave's device; draws come from `gen` (a CPU generator). The last entry of the
   // result is `main`.
+  // Term names: §7.4.
   LossTerms training_loss(const torch::Tensor& wave, const torch::Tensor& onehot, at::Generator gen);
+  // TrainBatch form: input = wave, target = onehot.
+  LossTerms training_loss(const TrainBatch& batch, at::Generator gen) override {
+    return training_loss(batch.input, batch.target, gen);
+  }
 
   // Embedding of (B, L) waveforms (no augmentation; call eval() first for extraction).
   torch::Tensor embed(const torch::Tensor& wave) { return extractor->forward(wave); }

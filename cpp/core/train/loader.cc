@@ -67,8 +67,8 @@ TrainBatch EpochLoader::make_batch(int64_t b) const {
   const int64_t begin = b * options_.batch_size, end = std::min(n, begin + options_.batch_size);
   const int64_t rows = end - begin;
   TrainBatch batch;
-  batch.wave = torch::empty({rows, data_.length}, torch::kFloat32);
-  batch.onehot = torch::zeros({rows, data_.n_classes}, torch::kFloat32);
+  batch.input = torch::empty({rows, data_.length}, torch::kFloat32);
+  batch.target = torch::zeros({rows, data_.n_classes}, torch::kFloat32);
   batch.index.assign(order_.begin() + begin, order_.begin() + end);
   const int threads = std::max(1, std::min<int>(options_.io_threads, static_cast<int>(rows)));
   std::vector<std::exception_ptr> errors(static_cast<size_t>(rows));
@@ -85,8 +85,8 @@ TrainBatch EpochLoader::make_batch(int64_t b) const {
         } else {
           clip = audio::crop_or_tile(w, data_.length);
         }
-        batch.wave[r].copy_(clip);
-        batch.onehot[r][data_.labels[static_cast<size_t>(i)]] = 1.0f;
+        batch.input[r].copy_(clip);
+        batch.target[r][data_.labels[static_cast<size_t>(i)]] = 1.0f;
       } catch (...) {
         errors[static_cast<size_t>(r)] = std::current_exception();
       }

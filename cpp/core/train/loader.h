@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/runtime.h"
+#include "train/trainable.h"
 
 namespace asd::train {
 
@@ -38,31 +39,25 @@ struct LoaderOptions {
   bool shuffle = true;  // shuffled order and random crops (training); false = sorted, offset 0
 };
 
-struct TrainBatch {
-  torch::Tensor wave;    // (B, length) float32, CPU
-  torch::Tensor onehot;  // (B, n_classes) float32, CPU
-  std::vector<int64_t> index;  // positions in TrainData
-};
-
 // 64-bit mix of several integers (splitmix64 chain) used to derive per-epoch/per-item seeds.
 uint64_t mix_seed(std::initializer_list<uint64_t> parts);
 
 // The clip order of one epoch: a Fisher–Yates shuffle seeded by (seed, epoch).
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle);
 
-// One epoch's batches, produced by a background thread. Not copyable; the destructor stops
-// and joins the producer.
-class EpochLoader {
+// One epoch's batches (input: (B, length) waves, target: (B, n_classes) one-hot, CPU), produced
+// by a background thread. Not copyable; the destructor stops and joins the producer.
+class EpochLoader : public BatchSource {
  public:
   EpochLoader(const TrainData& data, const LoaderOptions& options, int64_t epoch, const CancelToken* cancel);
-  ~EpochLoader();
+  ~EpochLoader() override;
   EpochLoader(const EpochLoader&) = delete;
   EpochLoader& operator=(const EpochLoader&) = delete;
 
-  int64_t num_batches() const { return num_batches_; }
+  int64_t num_batches() const override { return num_batches_; }
   // Blocks until the next batch is ready; nullopt after the last one. Rethrows a decoding error
   // (it names the file).
-  std::optional<TrainBatch> next();
+  std::optional<TrainBatch> next() override;
 
  private:
   void produce();

@@ -24,7 +24,7 @@ void synchronize(torch::Device device) {
 }
 }  // namespace
 
-Trainer::Trainer(DisModel model, TrainOptions options)
+Trainer::Trainer(std::shared_ptr<TrainableImpl> model, TrainOptions options)
     : model_(std::move(model)), options_(options), optimizer_(model_->named_parameters().pairs(), options.adamw) {}
 
 double grad_norm(const std::vector<torch::Tensor>& params) {
@@ -35,13 +35,12 @@ double grad_norm(const std::vector<torch::Tensor>& params) {
   return std::sqrt(sq);
 }
 
-EpochResult Trainer::run_epoch(const TrainData& data, int64_t epoch, const RunContext& ctx,
+EpochResult Trainer::run_epoch(BatchSource& loader, int64_t epoch, const RunContext& ctx,
                                const std::function<void(const StepMetrics&)>& on_step) {
   at::globalContext().setDeterministicAlgorithms(options_.deterministic, /*warn_only=*/true);
   at::globalContext().setBenchmarkCuDNN(false);
   model_->to(ctx.device);
   model_->train();
-  EpochLoader loader(data, options_.loader, epoch, ctx.cancel);
   const auto params = model_->parameters();
   EpochResult result;
   for (int64_t b = 0;; ++b) {
@@ -52,13 +51,13 @@ EpochResult Trainer::run_epoch(const TrainData& data, int64_t epoch, const RunCo
     StepMetrics m;
     m.wait_ms = ms_since(t0);
     t0 = Clock::now();
-    m.epoch = epoch, m.batch = b, m.num_batches = loader.num_batches(), m.batch_size = batch->wave.size(0);
+    m.epoch = epoch, m.batch = b, m.num_batches = loader.num_batches(), m.batch_size = batch->input.size(0);
     m.lr = scheduled_lr(options_.adamw.lr, global_step_, options_.warmup_steps, options_.cosine_steps, options_.lr_min);
 
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(
         mix_seed({options_.loader.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(b), 0x4d495855ull}));
-    const torch::Tensor wave = batch->wave.to(ctx.device), onehot = batch->onehot.to(ctx.device);
-    LossTerms terms = model_->training_loss(wave, onehot, gen);
+    TrainBatch on_device{batch->input.to(ctx.device), batch->target.defined() ? batch->target.to(ctx.device) : torch::Tensor(), {}};
+    LossTerms terms = model_->training_loss(on_device, gen);
     const torch::Tensor& total = terms.back().second;
     optimizer_.zero_grad();
     total.backward();

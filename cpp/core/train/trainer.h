@@ -1,8 +1,7 @@
-// The training loop of the discriminative recipes (spec frontends-and-training §7.2–§7.7), one
-// epoch per call so the caller can checkpoint between epochs: batches from the EpochLoader,
-// Mixup/FeatEx draws from a generator seeded by (seed, epoch, step), forward, backward, global
-// grad norm, AdamW step, per-step metrics (loss terms, grad norm, lr, data-wait and compute
-// times). A non-finite loss skips its update and stops the epoch (the reference stops after the
+// The training loop (spec frontends-and-training §7.2–§7.7) of every trained recipe, one epoch
+// per call so the caller can checkpoint between epochs: batches from a BatchSource, augmentation
+// draws from a generator seeded by (seed, epoch, step), forward, backward, global grad norm,
+// AdamW step, per-step metrics (loss terms, grad norm, lr, data-wait and compute times). A non-finite loss skips its update and stops the epoch (the reference stops after the
 // NaN batch).
 #pragma once
 
@@ -17,8 +16,8 @@
 
 #include "common/runtime.h"
 #include "train/adamw.h"
-#include "train/dis_model.h"
 #include "train/loader.h"
+#include "train/trainable.h"
 
 namespace asd::train {
 
@@ -30,7 +29,7 @@ struct TrainOptions {
   // Request deterministic kernels (warn-only) and turn cuDNN benchmarking off, as the reference
   // trainer does; CPU runs are reproducible either way at a fixed thread count.
   bool deterministic = true;
-  LoaderOptions loader;
+  LoaderOptions loader;  // batch size, seed (also of the augmentation draws), decoder threads
 };
 
 struct StepMetrics {
@@ -49,12 +48,19 @@ struct EpochResult {
 
 class Trainer {
  public:
-  Trainer(DisModel model, TrainOptions options);
+  Trainer(std::shared_ptr<TrainableImpl> model, TrainOptions options);
 
-  // Trains one epoch (0-based index `epoch`) on ctx.device. Throws Cancelled between steps when
-  // ctx's token fires (the model is then mid-epoch: reload the last checkpoint to resume).
-  EpochResult run_epoch(const TrainData& data, int64_t epoch, const RunContext& ctx,
+  // Trains one epoch (0-based index `epoch`) over `source` on ctx.device. Throws Cancelled
+  // between steps when ctx's token fires (the model is then mid-epoch: reload the last
+  // checkpoint to resume).
+  EpochResult run_epoch(BatchSource& source, int64_t epoch, const RunContext& ctx,
                         const std::function<void(const StepMetrics&)>& on_step);
+  // Clip datasets: the seeded EpochLoader of `data` for this epoch.
+  EpochResult run_epoch(const TrainData& data, int64_t epoch, const RunContext& ctx,
+                        const std::function<void(const StepMetrics&)>& on_step) {
+    EpochLoader loader(data, options_.loader, epoch, ctx.cancel);
+    return run_epoch(loader, epoch, ctx, on_step);
+  }
 
   AdamW& optimizer() { return optimizer_; }
   int64_t global_step() const { return global_step_; }
@@ -62,7 +68,7 @@ class Trainer {
   const TrainOptions& options() const { return options_; }
 
  private:
-  DisModel model_;
+  std::shared_ptr<TrainableImpl> model_;
   TrainOptions options_;
   AdamW optimizer_;
   int64_t global_step_ = 0;

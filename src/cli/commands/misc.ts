@@ -89,6 +89,12 @@ export const doctorCommand: CommandModule = {
       ['built with CUDA', info.builtWithCuda ? 'yes' : 'no'],
       ['CUDA devices', info.cudaAvailable ? String(info.cudaDeviceCount) : 'none'],
       ['threads', `${setThreads(Number(process.env.ASDKIT_THREADS ?? 0))} (hardware: ${info.hardwareThreads}; set with --threads or ASDKIT_THREADS)`],
+      [
+        'CPU cache',
+        info.cpuCache.installed
+          ? `on, up to ${(info.cpuCache.limitBytes / 2 ** 30).toFixed(1)} GiB (ASDKIT_CPU_CACHE=<MiB> caps it, 0 turns it off)`
+          : 'off (ASDKIT_CPU_CACHE=0)',
+      ],
       ['node', process.version],
     ];
     for (const [k, v] of lines) console.log(`${k.padEnd(16)} ${v}`);

@@ -1,14 +1,15 @@
 /** `asdkit train <recipe>`: only the train step of a trained recipe (resumes; skips when done). */
 import type { Argv, CommandModule } from 'yargs';
 import { selectMachines } from '../../recipes/run.js';
-import { trainOptionsOf } from '../../recipes/train_options.js';
-import { train } from '../../steps/train.js';
+import { aeTrainOptionsOf, trainOptionsOf } from '../../recipes/train_options.js';
+import { train, trainAe, type TrainStepResult } from '../../steps/train.js';
+import { SkipError } from '../../util/files.js';
 import { configFromArgs, runOptions, type RunArgs } from '../options.js';
 import { interruptSignal, progressBar } from '../progress.js';
 
 export const trainCommand: CommandModule<object, RunArgs & { recipeName: string }> = {
   command: 'train <recipe-name>',
-  describe: 'train the model of a dis_* recipe on all machines (checkpoints, metrics.jsonl, TensorBoard); reruns resume',
+  describe: 'train the model(s) of a trained recipe — dis_*: one on all machines; ae: one per machine (checkpoints, metrics.jsonl, TensorBoard); reruns resume',
   builder: (y) =>
     runOptions(y)
       .positional('recipe-name', { type: 'string', describe: 'a trained recipe (see `asdkit recipes`)' })
@@ -17,23 +18,45 @@ export const trainCommand: CommandModule<object, RunArgs & { recipeName: string 
     >,
   handler: async (a) => {
     const c = configFromArgs({ ...a, recipe: a.recipeName });
-    const opts = trainOptionsOf(c, await selectMachines(c));
-    const bar = progressBar('train');
-    let label = '';
-    const r = await train({
-      ...opts,
-      signal: interruptSignal(),
-      onStep: (m) => {
-        label = `epoch ${m.epoch + 1}/${opts.maxEpochs} loss ${m.losses.main.toFixed(4)}`;
-      },
-      onProgress: (d, t) => bar.update(d, t, label),
-      onEpoch: (e) => {
-        if (!process.stderr.isTTY) console.error(`epoch ${e.epoch}: loss ${e.loss.toFixed(6)} → ${e.checkpoint}`);
-      },
-    });
-    bar.stop();
-    const resumed = r.startEpoch > 0 ? ` (resumed at epoch ${r.startEpoch})` : '';
-    console.log(`trained ${r.epochsRun} epoch(s)${resumed}, last loss ${r.lastLoss.toFixed(6)}${r.stopped ? ', stopped: non-finite loss' : ''}`);
-    console.log(`checkpoints: ${r.checkpointDir}`);
+    const machines = await selectMachines(c);
+    const signal = interruptSignal();
+    const report = (what: string, r: TrainStepResult) => {
+      const resumed = r.startEpoch > 0 ? ` (resumed at epoch ${r.startEpoch})` : '';
+      console.log(`${what}: trained ${r.epochsRun} epoch(s)${resumed}, last loss ${r.lastLoss.toFixed(6)}${r.stopped ? ', stopped: non-finite loss' : ''}`);
+      console.log(`  checkpoints: ${r.checkpointDir}`);
+    };
+    const run = async (what: string, maxEpochs: number, go: (hooks: Pick<Parameters<typeof train>[0], 'onStep' | 'onProgress' | 'onEpoch' | 'signal'>) => Promise<TrainStepResult>) => {
+      const bar = progressBar(`train ${what}`);
+      let label = '';
+      try {
+        report(
+          what,
+          await go({
+            signal,
+            onStep: (m) => {
+              label = `epoch ${m.epoch + 1}/${maxEpochs} loss ${m.losses.main.toFixed(4)}`;
+            },
+            onProgress: (d, t) => bar.update(d, t, label),
+            onEpoch: (e) => {
+              if (!process.stderr.isTTY) console.error(`${what} epoch ${e.epoch}: loss ${e.loss.toFixed(6)} → ${e.checkpoint}`);
+            },
+          }),
+        );
+      } catch (e) {
+        if (!(e instanceof SkipError)) throw e;
+        console.error(`skip: ${what} (already trained: ${e.message}; --overwrite retrains)`);
+      } finally {
+        bar.stop();
+      }
+    };
+    if (c.ae) {
+      for (const m of machines) {
+        const opts = aeTrainOptionsOf(c, m);
+        await run(m, opts.maxEpochs, (hooks) => trainAe({ ...opts, ...hooks }));
+      }
+    } else {
+      const opts = trainOptionsOf(c, machines);
+      await run(opts.modelVer ?? 'all', opts.maxEpochs, (hooks) => train({ ...opts, ...hooks }));
+    }
   },
 };

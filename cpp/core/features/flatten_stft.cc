@@ -1,0 +1,33 @@
+#include "features/flatten_stft.h"
+
+#include "features/stft_pool.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace asd::features {
+
+StftOptions FlattenStft::ae_options() {
+  StftOptions o = StftPool::raw_spec_options();  // 1024/512, 128 HTK mels 0–8000 Hz, power 1
+  o.use_log = true;
+  return o;
+}
+
+FlattenStft::FlattenStft(const StftOptions& options, int64_t n_frames) : stft_(options), n_frames_(n_frames) {
+  if (n_frames < 1) throw std::invalid_argument("FlattenSTFT: n_frames must be >= 1");
+}
+
+torch::Tensor FlattenStft::forward(const torch::Tensor& wave) const {
+  if (wave.dim() != 2) throw std::invalid_argument("FlattenSTFT: input must be (batch, samples)");
+  const torch::Tensor spec = stft_.forward(wave);  // (B, F, T)
+  const int64_t B = spec.size(0), F = spec.size(1), T = spec.size(2);
+  const int64_t n = T - n_frames_ + 1;
+  if (n <= 0) {
+    throw std::invalid_argument("FlattenSTFT: a clip of " + std::to_string(wave.size(1)) + " samples gives " +
+                                std::to_string(T) + " frames, fewer than n_frames " + std::to_string(n_frames_));
+  }
+  // unfold over time: (B, F, n, n_frames) → (B, n, n_frames, F) → rows of frame-major vectors.
+  return spec.unfold(2, n_frames_, 1).permute({0, 2, 3, 1}).reshape({B * n, n_frames_ * F});
+}
+
+}  // namespace asd::features

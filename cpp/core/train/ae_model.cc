@@ -1,0 +1,34 @@
+#include "train/ae_model.h"
+
+namespace asd::train {
+
+AeModelImpl::AeModelImpl(const AeModelConfig& config) : config_(config), feat_(config.stft, config.n_frames) {
+  // The reference nests torchaudio modules: audio_feat.stft(STFT).stft(MelSpectrogram) with
+  // `spectrogram.window` and `mel_scale.fb` buffers. Our STFT's constants are exposed under those
+  // names (the window is the normalised one the STFT applies). The buffers share the STFT's
+  // tensors, so Module::to() moves both.
+  auto audio_feat = register_module("audio_feat", std::make_shared<torch::nn::Module>());
+  auto stft = audio_feat->register_module("stft", std::make_shared<torch::nn::Module>());
+  auto mel = stft->register_module("stft", std::make_shared<torch::nn::Module>());
+  mel->register_module("spectrogram", std::make_shared<torch::nn::Module>())->register_buffer("window", feat_.stft().window());
+  if (feat_.stft().mel_filterbank().defined()) {
+    mel->register_module("mel_scale", std::make_shared<torch::nn::Module>())->register_buffer("fb", feat_.stft().mel_filterbank());
+  }
+  network = register_module("network", nn::AeMlp(feat_.dim(), config.h_dim, config.z_dim));
+}
+
+LossTerms AeModelImpl::training_loss(const TrainBatch& batch, at::Generator) {
+  auto [est, z] = network->forward(batch.input);
+  return {{"main", torch::mse_loss(est, batch.input)}};
+}
+
+extract::Outputs AeModelImpl::extract(const torch::Tensor& wave) {
+  const int64_t B = wave.size(0);
+  const torch::Tensor x = feat_.forward(wave);
+  auto [est, z] = network->forward(x);
+  const torch::Tensor recon = (est - x).pow(2).view({B, -1}).mean(1);
+  const torch::Tensor embed = z.view({B, -1, z.size(1)}).mean(1);
+  return {{"embed", embed}, {"AS-recon", recon}};
+}
+
+}  // namespace asd::train
