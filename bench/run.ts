@@ -6,7 +6,7 @@
  *   3. with --large: 200k train × 20k test (dim ASDKIT_BENCH_DIM, default 128) within a memory budget.
  *   4. training/extraction of the dual- and multi-branch networks on a synthetic dcase2023-shaped
  *      set (bench/train.ts): train-step time split into data-wait and compute, clips/s, peak RSS.
- * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train[,…]]
+ * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|visualize[,…]]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -17,12 +17,13 @@ import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { native, setThreads } from '../src/native/index.js';
 import { benchTraining } from './train.js';
+import { benchVisualize } from './visualize.js';
 import { median } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 3 : 5;
 
-const SECTIONS = ['knn', 'extract', 'train'] as const;
+const SECTIONS = ['knn', 'extract', 'train', 'visualize'] as const;
 /** `--only a,b` or `--only=a,b`: run just those sections (default: all). */
 function selectedSections(): Set<string> {
   const i = process.argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
@@ -172,3 +173,4 @@ console.log(`asdkit bench — LibTorch ${info.torchVersion}, ${threads} threads,
 if (only.has('knn')) await benchKnn();
 if (only.has('extract')) await benchExtract();
 if (only.has('train')) await benchTraining({ quick });
+if (only.has('visualize')) await benchVisualize({ quick });

@@ -8,6 +8,7 @@ export { extract, type ExtractOptions, type ExtractResult } from './steps/extrac
 export { score, type ScoreOptions, type ScoreStepResult } from './steps/score.js';
 export { evaluate, evaluateScoreFile, type EvaluateOptions, type EvaluateFileOptions } from './steps/evaluate.js';
 export { table, type TableOptions } from './steps/table.js';
+export { visualize, type VisualizeOptions, type VisualizeResult } from './steps/visualize.js';
 export { train, trainAe, validationScalars, loadLabelSet, modelDir, checkpointDir, type TrainStepOptions, type AeTrainStepOptions, type TrainStepResult } from './steps/train.js';
 export { DisModel, AeModel, loadModel, type AnyModel, type ModelConfig, type AeConfig, type CheckpointInfo, type TrainData, type StepMetrics, type TrainSettings } from './train/model.js';
 export { selectCheckpoint, bestCheckpoints, intervalCheckpoints, LAST_CKPT } from './train/checkpoint.js';

@@ -8,7 +8,7 @@ import { downloadCommand } from './commands/download.js';
 import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
 import { trainCommand } from './commands/train.js';
-import { evaluateCommand, extractCommand, scoreCommand, tableCommand } from './commands/steps.js';
+import { evaluateCommand, extractCommand, scoreCommand, tableCommand, visualizeCommand } from './commands/steps.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('asdkit')
@@ -25,6 +25,7 @@ await yargs(hideBin(process.argv))
   .command(extractCommand)
   .command(scoreCommand)
   .command(evaluateCommand)
+  .command(visualizeCommand)
   .command(tableCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command (see --help)')

@@ -8,6 +8,7 @@ import { extract } from '../steps/extract.js';
 import { outputDir, type RunIds } from '../steps/paths.js';
 import { score } from '../steps/score.js';
 import { table } from '../steps/table.js';
+import { visualize } from '../steps/visualize.js';
 import { checkpointDir, train, trainAe } from '../steps/train.js';
 import { selectCheckpoint } from '../train/checkpoint.js';
 import { loadModel, type AnyModel } from '../train/model.js';
@@ -15,7 +16,7 @@ import { SkipError, writeAtomic } from '../util/files.js';
 import type { RunConfig } from './schema.js';
 import { aeTrainOptionsOf, trainOptionsOf } from './train_options.js';
 
-export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'table';
+export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'visualize' | 'table';
 
 export interface RunEvent {
   step: StepName;
@@ -62,7 +63,7 @@ export function frontendOf(c: RunConfig): NativeFrontendConfig | undefined {
 
 /**
  * Runs a recipe as ASDKit's recipe scripts do: dis_* recipes train one model for all machines
- * first; then per machine (the AE: train its own model) extract → score → evaluate; then the
+ * first; then per machine (the AE: train its own model) extract → score → evaluate → visualize; then the
  * table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
  * but is reported. Aborting stops at once.
  */
@@ -125,7 +126,11 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
       await extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), model, sec: c.extract.sec, batchSize: c.extract.batch_size, onProgress: progress('extract') });
     })) &&
       (await step('score', machine, () => score({ ...common, backends: c.score.backend, onProgress: progress('score') }))) &&
-      (await step('evaluate', machine, () => evaluate(common)));
+      (await step('evaluate', machine, () => evaluate(common))) &&
+      c.visualize.enabled &&
+      (await step('visualize', machine, () =>
+        visualize({ ...common, metric: c.visualize.metric, embedKey: c.visualize.embed_key, onProgress: progress('visualize') }),
+      ));
   }
   let tables: string[] = [];
   await step('table', undefined, async () => {

@@ -145,6 +145,15 @@ export const runConfigSchema = z
     trainer: trainerSchema.optional(),
     datamodule: datamoduleSchema.optional(),
     score: z.object({ backend: z.array(backendConfigSchema) }).strict(),
+    /** UMAP plots per machine (spec backends-recipes-outputs §4). */
+    visualize: z
+      .object({
+        enabled: z.boolean().default(true),
+        metric: z.enum(['cosine', 'euclid']).default('cosine'),
+        embed_key: z.string().default('embed'),
+      })
+      .strict()
+      .default({}),
     table: z.object({ metrics: z.array(z.string()).default(['official', 's_auc', 't_auc', 'mix_auc']) }).strict(),
   })
   .strict();

@@ -6,6 +6,7 @@ import { evaluate, evaluateScoreFile } from '../../steps/evaluate.js';
 import { extract } from '../../steps/extract.js';
 import { score } from '../../steps/score.js';
 import { table } from '../../steps/table.js';
+import { visualize } from '../../steps/visualize.js';
 import { configFromArgs, runOptions, type RunArgs } from '../options.js';
 import { interruptSignal, progressBar } from '../progress.js';
 
@@ -70,6 +71,21 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
     const c = configFromArgs(a as RunArgs);
     const r = await evaluate({ ...runIds(c), machine: a.machine!, overwrite: c.overwrite });
     console.log(`wrote ${r.outFile}`);
+  },
+};
+
+export const visualizeCommand: CommandModule<object, RunArgs & { machine: string }> = {
+  command: 'visualize',
+  describe: 'UMAP of one machine\'s train + test embeddings: visualize/umap_<metric>_<embed_key>.npz and PNGs per section',
+  builder: (y) =>
+    runOptions(y)
+      .option('machine', { type: 'string', describe: 'machine type' })
+      .demandOption('machine') as unknown as Argv<RunArgs & { machine: string }>,
+  handler: async (a) => {
+    const c = configFromArgs(a as RunArgs);
+    const r = await visualize({ ...runIds(c), machine: a.machine, metric: c.visualize.metric, embedKey: c.visualize.embed_key, overwrite: c.overwrite });
+    console.log(`${r.computed ? 'wrote' : 'reused'} ${r.npz}`);
+    for (const p of r.pngs) console.log(`wrote ${p}`);
   },
 };
 

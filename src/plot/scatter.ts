@@ -1,0 +1,86 @@
+/**
+ * ASDKit's UMAP figure (spec backends-recipes-outputs §4) drawn as SVG and rasterised with resvg:
+ * two panels (train only; train faded + test), hollow markers in the reference colours and order,
+ * a two-column legend above each panel, shared axis limits (data range ± 0.5), no titles.
+ */
+import { Resvg } from '@resvg/resvg-js';
+
+export type Marker = 'square' | 'circle' | 'triangle';
+
+export interface Series {
+  label: string;
+  marker: Marker;
+  color: string;
+  /** Stroke opacity (the faded train series: 0.2). */
+  alpha?: number;
+  strokeWidth?: number;
+  x: number[];
+  y: number[];
+}
+
+export interface Limits {
+  x: [number, number];
+  y: [number, number];
+}
+
+const WIDTH = 1600;
+const HEIGHT = 920;
+const PANEL = { top: 150, bottom: 40, left: 50, gap: 80 };
+const MARKER = 8.4; // ≈ sqrt(70 pt²) at 100 dpi: the reference's s = 70
+
+function markerPath(m: Marker, cx: number, cy: number, r: number): string {
+  switch (m) {
+    case 'square':
+      return `<rect x="${(cx - r).toFixed(2)}" y="${(cy - r).toFixed(2)}" width="${(2 * r).toFixed(2)}" height="${(2 * r).toFixed(2)}"/>`;
+    case 'circle':
+      return `<circle cx="${cx.toFixed(2)}" cy="${cy.toFixed(2)}" r="${r.toFixed(2)}"/>`;
+    case 'triangle':
+      return `<path d="M${cx.toFixed(2)},${(cy - r * 1.15).toFixed(2)} L${(cx + r).toFixed(2)},${(cy + r * 0.6).toFixed(2)} L${(cx - r).toFixed(2)},${(cy + r * 0.6).toFixed(2)} Z"/>`;
+  }
+}
+
+const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+function panel(series: Series[], lim: Limits, x0: number, width: number): string {
+  const h = HEIGHT - PANEL.top - PANEL.bottom;
+  const sx = (v: number) => x0 + ((v - lim.x[0]) / (lim.x[1] - lim.x[0])) * width;
+  const sy = (v: number) => PANEL.top + h - ((v - lim.y[0]) / (lim.y[1] - lim.y[0])) * h;
+  const parts = [`<rect x="${x0}" y="${PANEL.top}" width="${width}" height="${h}" fill="white" stroke="black" stroke-width="1"/>`];
+  for (const s of series) {
+    const style = `fill="none" stroke="${s.color}" stroke-opacity="${s.alpha ?? 1}" stroke-width="${s.strokeWidth ?? 2}"`;
+    parts.push(`<g ${style}>${s.x.map((x, i) => markerPath(s.marker, sx(x), sy(s.y[i]), MARKER / 2)).join('')}</g>`);
+  }
+  // Legend: two columns above the panel, right-aligned to it (anchor (1.0, 1.15) in the reference).
+  const colW = 290;
+  const rowH = 26;
+  const rows = Math.ceil(series.length / 2);
+  const lx = x0 + width - 2 * colW;
+  const ly = PANEL.top - 12 - rows * rowH;
+  parts.push(`<rect x="${lx - 10}" y="${ly - 8}" width="${2 * colW + 10}" height="${rows * rowH + 12}" fill="white" stroke="#cccccc"/>`);
+  series.forEach((s, i) => {
+    const cx = lx + (i % 2) * colW + 12;
+    const cy = ly + Math.floor(i / 2) * rowH + rowH / 2;
+    parts.push(`<g fill="none" stroke="${s.color}" stroke-opacity="${s.alpha ?? 1}" stroke-width="${s.strokeWidth ?? 2}">${markerPath(s.marker, cx, cy, MARKER / 2)}</g>`);
+    parts.push(`<text x="${cx + 16}" y="${cy + 5}" font-family="DejaVu Sans, sans-serif" font-size="15">${escape(s.label)}</text>`);
+  });
+  return parts.join('\n');
+}
+
+/** The figure as SVG: `left` and `right` series, drawn in order (later on top). */
+export function scatterSvg(left: Series[], right: Series[], lim: Limits): string {
+  const width = (WIDTH - 2 * PANEL.left - PANEL.gap) / 2;
+  return [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}">`,
+    `<rect width="${WIDTH}" height="${HEIGHT}" fill="white"/>`,
+    panel(left, lim, PANEL.left, width),
+    panel(right, lim, PANEL.left + width + PANEL.gap, width),
+    '</svg>',
+  ].join('\n');
+}
+
+/** Rasterises an SVG to PNG bytes (no browser). */
+export function svgToPng(svg: string): Uint8Array {
+  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
+}
+
+export const FIGURE_SIZE = { width: WIDTH, height: HEIGHT };
