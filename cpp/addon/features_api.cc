@@ -54,11 +54,7 @@ ExtractSetup setup_from_js(const Napi::Object& o) {
   s.opts.length = get_int(o, "length", 0);
   s.opts.batch_size = get_int(o, "batchSize", 64);
   s.opts.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
-  try {
-    s.device = parse_device(get_string(o, "device", "cpu"));
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(o.Env(), e.what());
-  }
+  s.device = get_device(o);
   return s;
 }
 
@@ -81,25 +77,7 @@ Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
   ExtractSetup s = setup_from_js(get_options(info, 1));
   return start_job<extract::Outputs>(
       env, info[2], s.device, {info[0]},
-      [wave, s](const RunContext& ctx) {
-        torch::NoGradGuard no_grad;
-        s.frontend->to(ctx.device);
-        extract::Outputs all;
-        const int64_t n = wave.size(0);
-        std::vector<std::vector<torch::Tensor>> parts;
-        for (int64_t b = 0; b < n; b += s.opts.batch_size) {
-          ctx.check();
-          auto out = s.frontend->forward(wave.slice(0, b, std::min(n, b + s.opts.batch_size)).to(ctx.device));
-          if (parts.empty()) parts.resize(out.size());
-          for (size_t i = 0; i < out.size(); ++i) {
-            if (all.size() < out.size()) all.emplace_back(out[i].first, torch::Tensor());
-            parts[i].push_back(out[i].second.to(torch::kCPU));
-          }
-          ctx.report(std::min(n, b + s.opts.batch_size), n);
-        }
-        for (size_t i = 0; i < all.size(); ++i) all[i].second = torch::cat(parts[i], 0);
-        return all;
-      },
+      [wave, s](const RunContext& ctx) { return extract::forward_batches(*s.frontend, wave, s.opts.batch_size, ctx); },
       named_tensors_to_js);
 }
 

@@ -301,12 +301,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     auto data = std::make_shared<train::TrainData>();
     auto o = get_options(info, 1);
     const int64_t epoch = get_int(o, "epoch", 0);
-    torch::Device device = torch::kCPU;
-    try {
-      device = parse_device(get_string(o, "device", "cpu"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
+    const torch::Device device = get_device(o);
     torch::Tensor vectors = vectors_;
     if (ae_kind_) {
       if (!vectors.defined()) throw Napi::Error::New(env, "trainEpoch: no training vectors (call prepareVectors first)");
@@ -389,12 +384,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
     eo.batch_size = get_int(o, "batchSize", 64);
     eo.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
-    torch::Device device = torch::kCPU;
-    try {
-      device = parse_device(get_string(o, "device", "cpu"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
+    const torch::Device device = get_device(o);
     auto guard = claim(env);
     auto frontend = frontend_;
     return start_job<extract::Outputs>(
@@ -415,35 +405,14 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
     auto o = get_options(info, 1);
     const int64_t bs = get_int(o, "batchSize", 64);
-    torch::Device device = torch::kCPU;
-    try {
-      device = parse_device(get_string(o, "device", "cpu"));
-    } catch (const std::exception& e) {
-      throw Napi::Error::New(env, e.what());
-    }
+    const torch::Device device = get_device(o);
     auto guard = claim(env);
     auto frontend = frontend_;
     return start_job<extract::Outputs>(
         env, info.Length() > 2 ? info[2] : env.Undefined(), device, {info[0]},
         [frontend, wave, bs, guard](const RunContext& ctx) mutable {
           auto claimed = std::move(guard);
-          torch::NoGradGuard ng;
-          frontend->to(ctx.device);
-          std::vector<std::string> names;
-          std::vector<std::vector<torch::Tensor>> parts;
-          for (int64_t b = 0; b < wave.size(0); b += bs) {
-            ctx.check();
-            auto out = frontend->forward(wave.slice(0, b, std::min(wave.size(0), b + bs)).to(ctx.device));
-            if (names.empty()) {
-              for (auto& kv : out) names.push_back(kv.first);
-              parts.resize(out.size());
-            }
-            for (size_t i = 0; i < out.size(); ++i) parts[i].push_back(out[i].second.to(torch::kCPU));
-            ctx.report(std::min(wave.size(0), b + bs), wave.size(0));
-          }
-          extract::Outputs result;
-          for (size_t i = 0; i < names.size(); ++i) result.emplace_back(names[i], torch::cat(parts[i]));
-          return result;
+          return extract::forward_batches(*frontend, wave, bs, ctx);
         },
         named_tensors_to_js);
   }

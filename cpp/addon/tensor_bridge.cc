@@ -1,5 +1,7 @@
 #include "tensor_bridge.h"
 
+#include "common/runtime.h"
+
 namespace asd::addon {
 
 namespace {
@@ -135,6 +137,14 @@ Napi::Object get_options(const Napi::CallbackInfo& info, size_t index) {
   if (info.Length() <= index || info[index].IsUndefined()) return Napi::Object::New(info.Env());
   if (!info[index].IsObject()) throw Napi::TypeError::New(info.Env(), "options must be an object");
   return info[index].As<Napi::Object>();
+}
+
+torch::Device get_device(const Napi::Object& o) {
+  try {
+    return parse_device(get_string(o, "device", "cpu"));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(o.Env(), e.what());
+  }
 }
 
 }  // namespace asd::addon

@@ -30,5 +30,7 @@ double get_number(const Napi::Object& o, const char* key, double fallback);
 bool get_bool(const Napi::Object& o, const char* key, bool fallback);
 std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback);
 Napi::Object get_options(const Napi::CallbackInfo& info, size_t index);
+// The `device` option ("cpu" default), parsed; a JS Error when it is invalid or absent here.
+torch::Device get_device(const Napi::Object& o);
 
 }  // namespace asd::addon

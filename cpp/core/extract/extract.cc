@@ -49,4 +49,26 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
   return result;
 }
 
+Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, int64_t batch_size, const RunContext& ctx) {
+  if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive");
+  torch::NoGradGuard no_grad;
+  frontend.to(ctx.device);
+  const int64_t n = wave.size(0);
+  std::vector<std::string> names;
+  std::vector<std::vector<torch::Tensor>> parts;
+  for (int64_t b = 0; b < n; b += batch_size) {
+    ctx.check();
+    Outputs out = frontend.forward(wave.slice(0, b, std::min(n, b + batch_size)).to(ctx.device));
+    if (names.empty()) {
+      for (auto& kv : out) names.push_back(kv.first);
+      parts.resize(out.size());
+    }
+    for (size_t i = 0; i < out.size(); ++i) parts[i].push_back(out[i].second.to(torch::kCPU));
+    ctx.report(std::min(n, b + batch_size), n);
+  }
+  Outputs result;
+  for (size_t i = 0; i < names.size(); ++i) result.emplace_back(names[i], torch::cat(parts[i], 0));
+  return result;
+}
+
 }  // namespace asd::extract

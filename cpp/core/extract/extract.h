@@ -21,4 +21,9 @@ struct ExtractOptions {
 Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths, const ExtractOptions& opts,
                       const RunContext& ctx);
 
+// Runs `frontend` over waveforms already in memory, (N, L) on any device, `batch_size` rows at a
+// time on ctx.device, and concatenates each output on the CPU. Progress in rows; cancellation
+// between batches.
+Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, int64_t batch_size, const RunContext& ctx);
+
 }  // namespace asd::extract
