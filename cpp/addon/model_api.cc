@@ -144,7 +144,7 @@ struct EpochOutput {
 class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
  public:
   static Napi::Function define(Napi::Env env) {
-    return DefineClass(env, "DisModel",
+    return DefineClass(env, "Model",
                        {InstanceMethod("counts", &ModelWrap::counts), InstanceMethod("stateDict", &ModelWrap::state_dict),
                         InstanceMethod("optimizerState", &ModelWrap::optimizer_state),
                         InstanceMethod("loadState", &ModelWrap::load_state), InstanceMethod("trainEpoch", &ModelWrap::train_epoch),
@@ -152,7 +152,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
                         InstanceMethod("prepareVectors", &ModelWrap::prepare_vectors)});
   }
 
-  // new DisModel(config, kind): kind "dis" or "ae".
+  // new Model(config, kind): kind "dis" (MultiResNet + heads) or "ae".
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "the model config must be an object");

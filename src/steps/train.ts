@@ -17,7 +17,7 @@ import type { NativeEpochResult, NativeTrainOptions, StepMetrics } from '../nati
 import { bestCheckpoints, bestName, intervalName, LAST_CKPT } from '../train/checkpoint.js';
 import { AeModel, DisModel, loadModel, type AeConfig, type AnyModel, type CheckpointInfo, type ModelConfig } from '../train/model.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
-import { readText, SkipError } from '../util/files.js';
+import { readText, SkipError, writeAtomic } from '../util/files.js';
 import type { StepControl } from './common.js';
 import { versionDir, type RunIds } from './paths.js';
 
@@ -315,5 +315,5 @@ async function keepLinesBefore(file: string, epoch: number): Promise<void> {
       return false;
     }
   });
-  await fs.writeFile(file, kept.map((l) => l + '\n').join(''));
+  await writeAtomic(file, kept.map((l) => l + '\n').join(''));
 }

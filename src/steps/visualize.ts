@@ -45,8 +45,14 @@ export async function visualize(o: VisualizeOptions): Promise<VisualizeResult> {
   const npzFile = path.join(dir, `${stem}.npz`);
   const exists = await fs.access(npzFile).then(() => true, () => false);
   const computed = !exists || (o.overwrite ?? false);
-  if (computed) await writeNpz(npzFile, await project(out, metric, embedKey, o));
-  const npz = await readNpz(npzFile);
+  let npz: Map<string, NpyArray>;
+  if (computed) {
+    const arrays = await project(out, metric, embedKey, o);
+    await writeNpz(npzFile, arrays);
+    npz = new Map(arrays);
+  } else {
+    npz = await readNpz(npzFile);
+  }
   const pngs = await draw(npz, dir, stem);
   return { npz: npzFile, pngs, computed };
 }

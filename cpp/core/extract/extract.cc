@@ -7,6 +7,30 @@
 
 namespace asd::extract {
 
+namespace {
+// Collects a frontend's per-batch outputs (moved to the CPU) and concatenates each over batches.
+class OutputConcat {
+ public:
+  void add(Outputs& out) {
+    if (parts_.empty()) {
+      for (auto& kv : out) names_.push_back(kv.first);
+      parts_.resize(out.size());
+    }
+    if (out.size() != names_.size()) throw std::logic_error("frontend returned a different set of outputs");
+    for (size_t i = 0; i < out.size(); ++i) parts_[i].push_back(out[i].second.to(torch::kCPU));
+  }
+  Outputs result() {
+    Outputs r;
+    for (size_t i = 0; i < names_.size(); ++i) r.emplace_back(names_[i], torch::cat(parts_[i], 0));
+    return r;
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<std::vector<torch::Tensor>> parts_;
+};
+}  // namespace
+
 Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths, const ExtractOptions& opts,
                       const RunContext& ctx) {
   if (opts.batch_size <= 0) throw std::invalid_argument("batch_size must be positive");
@@ -26,8 +50,7 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
     return audio::load_batch(batch, opts.length, io_ctx, opts.io_threads);
   };
 
-  std::vector<std::vector<torch::Tensor>> parts;
-  std::vector<std::string> names;
+  OutputConcat outputs;
   std::future<torch::Tensor> next;
   if (n > 0) next = std::async(std::launch::async, load, 0);
   for (int64_t start = 0; start < n; start += opts.batch_size) {
@@ -35,18 +58,11 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
     ctx.check();
     if (start + opts.batch_size < n) next = std::async(std::launch::async, load, start + opts.batch_size);
     Outputs out = frontend.forward(wave.to(ctx.device));
-    if (parts.empty()) {
-      for (auto& kv : out) names.push_back(kv.first);
-      parts.resize(out.size());
-    }
-    if (out.size() != names.size()) throw std::logic_error("frontend returned a different set of outputs");
-    for (size_t i = 0; i < out.size(); ++i) parts[i].push_back(out[i].second.to(torch::kCPU));
+    outputs.add(out);
     ctx.report(std::min(n, start + opts.batch_size), n);
   }
   if (next.valid()) next.wait();
-  Outputs result;
-  for (size_t i = 0; i < names.size(); ++i) result.emplace_back(names[i], torch::cat(parts[i], 0));
-  return result;
+  return outputs.result();
 }
 
 Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, int64_t batch_size, const RunContext& ctx) {
@@ -54,21 +70,14 @@ Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, int64_t b
   torch::NoGradGuard no_grad;
   frontend.to(ctx.device);
   const int64_t n = wave.size(0);
-  std::vector<std::string> names;
-  std::vector<std::vector<torch::Tensor>> parts;
+  OutputConcat outputs;
   for (int64_t b = 0; b < n; b += batch_size) {
     ctx.check();
     Outputs out = frontend.forward(wave.slice(0, b, std::min(n, b + batch_size)).to(ctx.device));
-    if (names.empty()) {
-      for (auto& kv : out) names.push_back(kv.first);
-      parts.resize(out.size());
-    }
-    for (size_t i = 0; i < out.size(); ++i) parts[i].push_back(out[i].second.to(torch::kCPU));
+    outputs.add(out);
     ctx.report(std::min(n, b + batch_size), n);
   }
-  Outputs result;
-  for (size_t i = 0; i < names.size(); ++i) result.emplace_back(names[i], torch::cat(parts[i], 0));
-  return result;
+  return outputs.result();
 }
 
 }  // namespace asd::extract
