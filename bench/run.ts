@@ -6,7 +6,8 @@
  *   3. with --large: 200k train × 20k test (dim ASDKIT_BENCH_DIM, default 128) within a memory budget.
  *   4. training/extraction of the dual- and multi-branch networks on a synthetic dcase2023-shaped
  *      set (bench/train.ts): train-step time split into data-wait and compute, clips/s, peak RSS.
- * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|visualize[,…]]
+ *   5. BEATs-base / EAT-base frozen extraction clips/s (bench/pretrained.ts), batched vs one clip at a time.
+ * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|visualize|pretrained[,…]]
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -16,6 +17,7 @@ import { fitScore, type EmbeddingSet } from '../src/backends/score.js';
 import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { native, setThreads } from '../src/native/index.js';
+import { benchPretrained } from './pretrained.js';
 import { benchTraining } from './train.js';
 import { benchVisualize } from './visualize.js';
 import { median } from './util.js';
@@ -23,7 +25,7 @@ import { median } from './util.js';
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 3 : 5;
 
-const SECTIONS = ['knn', 'extract', 'train', 'visualize'] as const;
+const SECTIONS = ['knn', 'extract', 'train', 'visualize', 'pretrained'] as const;
 /** `--only a,b` or `--only=a,b`: run just those sections (default: all). */
 function selectedSections(): Set<string> {
   const i = process.argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
@@ -174,3 +176,4 @@ if (only.has('knn')) await benchKnn();
 if (only.has('extract')) await benchExtract();
 if (only.has('train')) await benchTraining({ quick });
 if (only.has('visualize')) await benchVisualize({ quick });
+if (only.has('pretrained')) await benchPretrained({ quick });

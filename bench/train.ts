@@ -19,7 +19,7 @@ import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { ensureThreads, native } from '../src/native/index.js';
 import { resolveRunConfig } from '../src/recipes/registry.js';
-import { modelConfigOf } from '../src/recipes/train_options.js';
+import { multiresnetConfigOf } from '../src/recipes/train_options.js';
 import { AeModel, DisModel } from '../src/train/model.js';
 import { median, row } from './util.js';
 
@@ -139,7 +139,7 @@ export async function benchTraining(opts: { quick: boolean }): Promise<void> {
       if (!cfg.model) throw new Error(`${net.recipe} has no model section`);
       const tr = cfg.trainer;
       const dm = cfg.datamodule;
-      const model = DisModel.create({ ...modelConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
+      const model = DisModel.create({ ...multiresnetConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
       const counts = model.counts();
 
       // One epoch over (warm-up + timed) × batch clips: exactly that many steps.

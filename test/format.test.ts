@@ -2,13 +2,12 @@ import test, { type ExecutionContext } from 'ava';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { machinesOf, officialSections, type Dcase } from '../src/dcase/index.js';
+import { DCASE_YEARS, machinesOf, type Dcase } from '../src/dcase/index.js';
 import {
-  FormatCheckError, checkCounts, expectedCounts, formatDataset, formattedName, mappingFile, sourceFolders, undoFormat,
-  type CountRow,
+  FormatCheckError, checkCounts, expectedCounts, formatDataset, formattedName, mappingFile, undoFormat, type CountRow,
 } from '../src/data/format.js';
 import { loadGroundTruth, parseGroundTruth } from '../src/data/groundtruth.js';
-import { encodeWav16 } from '../src/data/wav.js';
+import { synthesize } from '../src/data/synth/index.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-format-'));
@@ -16,55 +15,22 @@ async function tempDir(t: ExecutionContext): Promise<string> {
   return dir;
 }
 
-/** Spec §2.3 example rows whose originals are not among the first list entries. */
-const EXTRA_EVAL_TEST: Partial<Record<Dcase, Record<string, string[]>>> = {
-  dcase2024: { RoboticArm: ['section_00_0000.wav'] },
-};
-
-/** Original names of one machine folder: a few dev/train names per year, eval test names from the list. */
-async function originalNames(dcase: Dcase, subset: 'dev' | 'eval', machine: string, folder: string): Promise<string[]> {
-  const sec = String(officialSections(dcase, machine, subset)[0] ?? 0).padStart(2, '0');
-  if (subset === 'eval' && folder !== 'train') {
-    const list = [...(await loadGroundTruth(dcase)).get(machine)!.keys()];
-    const names = [...new Set([...list.slice(0, 3), ...(EXTRA_EVAL_TEST[dcase]?.[machine] ?? [])])];
-    // 2021 keeps source and target test clips apart.
-    return dcase === 'dcase2021' ? names.filter((n) => n.includes(`_${folder}_`)) : names;
-  }
-  if (dcase === 'dcase2020') {
-    return folder === 'train'
-      ? [`normal_id_${sec}_00000000.wav`]
-      : [`normal_id_${sec}_00000000.wav`, `anomaly_id_${sec}_00000000.wav`];
-  }
-  if (folder === 'train') {
-    return [`section_${sec}_source_train_normal_0000_strength_1_ambient.wav`, `section_${sec}_target_train_normal_0000_strength_2_ambient.wav`];
-  }
-  if (dcase === 'dcase2021') {
-    const dom = folder.split('_')[0];
-    return [`section_${sec}_${dom}_test_normal_0000.wav`, `section_${sec}_${dom}_test_anomaly_0000.wav`];
-  }
-  return [`section_${sec}_source_test_normal_0000_a_1.wav`, `section_${sec}_target_test_anomaly_0001_a_2.wav`];
-}
-
-/** A small original tree like the download step leaves it (tiny WAVs, zips and attribute CSVs beside). */
+/**
+ * A small original tree like the download step leaves it: `synth --layout original` (one clip per
+ * cell, 16 samples each) plus a zip and an attribute CSV beside the clips, which format ignores.
+ */
 async function makeOriginal(dataDir: string, dcase: Dcase): Promise<number> {
-  const wav = encodeWav16(new Float32Array(16), 16000);
-  let clips = 0;
+  const r = await synthesize({
+    dataDir, dcase, layout: 'original', seconds: 0.001, trainPerSection: { source: 1, target: 1 }, testPerSection: 1,
+  });
   for (const subset of ['dev', 'eval'] as const) {
     const raw = path.join(dataDir, 'original', dcase, `${subset}_data`, 'raw');
     for (const machine of machinesOf(dcase, subset)) {
-      await fs.mkdir(path.join(raw, machine), { recursive: true });
-      await fs.writeFile(path.join(raw, `${subset}_${machine}.zip`), ''); // ignored
-      await fs.writeFile(path.join(raw, machine, 'attributes_00.csv'), ''); // ignored
-      for (const folder of sourceFolders(dcase)) {
-        await fs.mkdir(path.join(raw, machine, folder), { recursive: true });
-        for (const n of await originalNames(dcase, subset, machine, folder)) {
-          await fs.writeFile(path.join(raw, machine, folder, n), wav);
-          clips++;
-        }
-      }
+      await fs.writeFile(path.join(raw, `${subset}_${machine}.zip`), '');
+      await fs.writeFile(path.join(raw, machine, 'attributes_00.csv'), '');
     }
   }
-  return clips;
+  return r.files;
 }
 
 const formatted = (dataDir: string, dcase: string, rel: string) => path.join(dataDir, 'formatted', dcase, 'raw', rel);
@@ -77,15 +43,18 @@ const EXAMPLES: [Dcase, string, string][] = [
   ['dcase2020', 'fan/test/section_01_source_test_normal_00000098.wav', 'eval_data/raw/fan/test/id_01_00000000.wav'],
   ['dcase2021', 'fan/test/section_00_source_test_normal_0000.wav', 'dev_data/raw/fan/source_test/section_00_source_test_normal_0000.wav'],
   ['dcase2021', 'fan/test/section_03_source_test_anomaly_0000.wav', 'eval_data/raw/fan/source_test/section_03_source_test_0000.wav'],
-  ['dcase2021', 'fan/train/section_00_source_train_normal_0000_strength_1_ambient.wav', 'dev_data/raw/fan/train/section_00_source_train_normal_0000_strength_1_ambient.wav'],
+  ['dcase2021', 'fan/train/section_00_source_train_normal_0000_m-n_8.wav', 'dev_data/raw/fan/train/section_00_source_train_normal_0000_m-n_8.wav'],
   ['dcase2022', 'bearing/test/section_03_source_test_normal_0000_vel_21.wav', 'eval_data/raw/bearing/test/section_03_0000.wav'],
   ['dcase2023', 'bandsaw/test/section_00_source_test_anomaly_0005_vel_15.wav', 'eval_data/raw/bandsaw/test/section_00_0005.wav'],
   ['dcase2024', '3DPrinter/test/section_00_target_test_anomaly_0001_mdl_B_spd_2.wav', 'eval_data/raw/3DPrinter/test/section_00_0001.wav'],
   ['dcase2024', 'AirCompressor/test/section_00_source_test_normal_0001_noAttribute.wav', 'eval_data/raw/AirCompressor/test/section_00_0001.wav'],
   ['dcase2024', 'RoboticArm/test/section_00_source_test_normal_0035_weight15_BckgF.wav', 'eval_data/raw/RoboticArm/test/section_00_0000.wav'],
+  ['dcase2025', 'AutoTrash/test/section_00_target_test_anomaly_0012_id_C1_spd_2_mic_2.wav', 'eval_data/raw/AutoTrash/test/section_00_0000.wav'],
+  ['dcase2025', 'AutoTrash/train/section_00_source_train_normal_0000_noAttribute.wav', 'eval_data/raw/AutoTrash/train/section_00_source_train_normal_0000_noAttribute.wav'],
+  ['dcase2025', 'bearing/supplemental/section_00_machine_0001_.wav', 'dev_data/raw/bearing/supplemental/section_00_machine_0001_.wav'],
 ];
 
-for (const dcase of ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2023', 'dcase2024'] as const) {
+for (const dcase of DCASE_YEARS) {
   test(`${dcase}: symlink format renames per spec, links absolute, rerun is idempotent`, async (t) => {
     const dataDir = await tempDir(t);
     const clips = await makeOriginal(dataDir, dcase);
@@ -95,7 +64,8 @@ for (const dcase of ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2023', 'dcase2
     const r = await formatDataset({ dataDir: rel, dcase, linkMode: 'symlink', onProgress: (d) => progress.push(d) });
     t.is(r.written, clips);
     t.is(r.skipped, 0);
-    t.is(total(r.counts), clips);
+    t.is(total(r.counts) + r.supplemental, clips);
+    t.is(r.supplemental > 0, dcase === 'dcase2025');
     t.is(progress.at(-1), clips);
     for (const [year, out, orig] of EXAMPLES.filter((e) => e[0] === dcase)) {
       const link = formatted(dataDir, dcase, out);
@@ -196,7 +166,9 @@ test('formattedName: split and domain of the name must match the folder', async 
 });
 
 test('ground-truth lists: counts per year and per machine, CRLF handled, clear errors', async (t) => {
-  const sizes: Record<Dcase, number> = { dcase2020: 7103, dcase2021: 8635, dcase2022: 4200, dcase2023: 1400, dcase2024: 1800 };
+  const sizes: Record<Dcase, number> = {
+    dcase2020: 7103, dcase2021: 8635, dcase2022: 4200, dcase2023: 1400, dcase2024: 1800, dcase2025: 1600,
+  };
   for (const [dcase, n] of Object.entries(sizes) as [Dcase, number][]) {
     const gt = await loadGroundTruth(dcase);
     t.is([...gt.values()].reduce((s, m) => s + m.size, 0), n, dcase);
@@ -212,6 +184,9 @@ test('ground-truth lists: counts per year and per machine, CRLF handled, clear e
   t.is(g21.get('gearbox')!.size, 1428);
   t.is(g21.get('slider')!.size, 1207);
   t.is(g21.get('fan')!.get('section_03_source_test_0000.wav'), 'section_03_source_test_anomaly_0000.wav');
+  const g25 = await loadGroundTruth('dcase2025');
+  t.true([...g25.values()].every((e) => e.size === 200));
+  t.is(g25.get('AutoTrash')!.get('section_00_0095.wav'), 'section_00_source_test_anomaly_0001_id_A1_spd_1_mic_2.wav');
 
   t.deepEqual(parseGroundTruth('fan\r\na.wav,b.wav,0\r\n', 'x.csv'), new Map([['fan', new Map([['a.wav', 'b.wav']])]]));
   t.throws(() => parseGroundTruth('a.wav,b.wav\n', 'x.csv'), { message: 'x.csv:1: entry "a.wav,b.wav" comes before any machine header' });
@@ -227,9 +202,10 @@ test('checkCounts: silent unless strict; strict compares with the real dataset',
   t.true((await checkCounts('dcase2023', r.counts, { strict: true })).length > 0);
 
   // The expected counts themselves reproduce the real dataset (spec §1.3) and pass strictly.
-  for (const dcase of ['dcase2023', 'dcase2024'] as const) {
+  const totals = { dcase2023: 16800, dcase2024: 19200, dcase2025: 18000 }; // 2025: 15 types × (1000 train + 200 test)
+  for (const [dcase, n] of Object.entries(totals) as ['dcase2023' | 'dcase2024' | 'dcase2025', number][]) {
     const exp = expectedCounts(dcase, await loadGroundTruth(dcase));
-    t.is(total(exp), dcase === 'dcase2023' ? 16800 : 19200);
+    t.is(total(exp), n);
     t.deepEqual(await checkCounts(dcase, exp, { strict: true }), []);
   }
   const exp23 = expectedCounts('dcase2023', await loadGroundTruth('dcase2023'));
@@ -244,4 +220,17 @@ test('checkCounts: silent unless strict; strict compares with the real dataset',
     'fan dev train section 00 target normal: 9 clips, expected 10',
     'fan dev train section 01 source normal: 5 clips, expected none',
   ]);
+});
+
+test('2025 supplemental clips: optional, kept under their own names, outside train and test', async (t) => {
+  const dataDir = await tempDir(t);
+  const clips = await makeOriginal(dataDir, 'dcase2025');
+  const odd = path.join(dataDir, 'original/dcase2025/eval_data/raw/Polisher/supplemental/any name.wav');
+  await fs.writeFile(odd, '');
+  await fs.rm(path.join(dataDir, 'original/dcase2025/dev_data/raw/fan/supplemental'), { recursive: true });
+  const r = await formatDataset({ dataDir, dcase: 'dcase2025' });
+  t.is(r.written, clips - 2 + 1); // fan had two supplemental clips (one test clip per cell)
+  t.true((await fs.lstat(formatted(dataDir, 'dcase2025', 'Polisher/supplemental/any name.wav'))).isSymbolicLink());
+  await t.throwsAsync(fs.access(formatted(dataDir, 'dcase2025', 'fan/supplemental')));
+  t.false(r.counts.some((c) => (c.split as string) === 'supplemental'));
 });

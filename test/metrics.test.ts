@@ -14,6 +14,7 @@ import {
   parseMetricTable,
   pauc,
   sectionMetric,
+  tableJobs,
   type DomainMetric,
   type EvaluateInput,
   type MetricTable,
@@ -369,6 +370,21 @@ test('nanmean: pandas semantics (NaN skipped, all-NaN gives NaN)', (t) => {
     else t.true(Math.abs(result - kept.reduce((s, x) => s + x, 0) / kept.length) <= 1e-12);
   }
   t.true(Number.isNaN(nanmean([])));
+});
+
+// The 2025 task paper (arXiv:2506.10097) defines the official score exactly as 2024's.
+test('dcase2025 official score: the sub-metrics, pooling and table columns of dcase2024', (t) => {
+  const cases = fixture.cases.filter((c) => c.dcase === 'dcase2024' && c.expected.evaluate.ok);
+  t.true(cases.length > 0);
+  for (const c of cases) {
+    const y24 = evaluateMachine(caseInput(c));
+    const y25 = evaluateMachine({ ...caseInput(c), dcase: 'dcase2025' });
+    t.true(y24.columns.includes('0_official24'), c.name);
+    t.deepEqual(y25.columns, y24.columns.map((col) => col.replace('official24', 'official25')), c.name);
+    t.deepEqual(y25.rows, y24.rows, c.name);
+  }
+  const columns = (dcase: 'dcase2024' | 'dcase2025') => tableJobs(dcase, ['official', 's_auc']).jobs.map((j) => j.column);
+  t.deepEqual(columns('dcase2025'), columns('dcase2024').map((col) => col.replace('official24', 'official25')));
 });
 
 test('evaluate: a section lacking a domain fails naming machine, section and metric', (t) => {

@@ -133,7 +133,7 @@ for (const { dcase, id, sections } of CONVENTIONS) {
       const mine = clips.filter((c) => c.startsWith(`${machine}/`)).map((c) => ({ c, info: parseClipPath(c) }));
       const train = secs.length * (counts.source + (domains === 2 ? counts.target : 0));
       const test = secs.length * domains * 2 * 2;
-      t.deepEqual(res.perMachine[machine], { train, test });
+      t.deepEqual(res.perMachine[machine], { train, test, supplemental: 0 });
       t.is(mine.length, train + test);
       t.deepEqual([...new Set(mine.map((x) => x.info.section))].sort((a, b) => a - b), secs);
       for (const { c, info } of mine) {
@@ -155,6 +155,19 @@ for (const { dcase, id, sections } of CONVENTIONS) {
     }
   });
 }
+
+test('dcase2025: attributes hidden as released, supplemental clips beside train and test', async (t) => {
+  const dataDir = await tmpDir(t);
+  const res = await synthesize({ dataDir, dcase: 'dcase2025', seconds: 0.05, trainPerSection: { source: 2, target: 1 }, testPerSection: 1 });
+  t.deepEqual(Object.keys(res.perMachine).sort(), ['AutoTrash', 'bearing', 'fan']);
+  t.deepEqual(res.perMachine.fan, { train: 3, test: 4, supplemental: 2 });
+  const clips = await listClips(res.root);
+  const names = (m: string, split: string) => clips.filter((c) => c.startsWith(`${m}/${split}/`)).map((c) => c.split('/')[2]);
+  t.true([...names('bearing', 'train'), ...names('bearing', 'test')].every((n) => n.endsWith('_noAttribute.wav')));
+  t.true(names('AutoTrash', 'train').every((n) => n.endsWith('_noAttribute.wav')));
+  t.false([...names('AutoTrash', 'test'), ...names('fan', 'train')].some((n) => n.includes('noAttribute')));
+  t.deepEqual(names('fan', 'supplemental'), ['section_00_machine_0001_.wav', 'section_00_machine_0002_.wav']);
+});
 
 test('plan and sound classes: conditions, domain shift, hidden 2024 attributes, unique names', (t) => {
   for (const m of ['fan', 'ToyCar', 'bearing']) {

@@ -8,7 +8,7 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { DIS_RECIPES } from '../src/recipes/dis.js';
 import { resolveRunConfig } from '../src/recipes/registry.js';
 import { runRecipe } from '../src/recipes/run.js';
-import { trainOptionsOf } from '../src/recipes/train_options.js';
+import { multiresnetConfigOf, trainOptionsOf } from '../src/recipes/train_options.js';
 import { train } from '../src/steps/train.js';
 import { bestName, lossText, selectCheckpoint } from '../src/train/checkpoint.js';
 import { DisModel } from '../src/train/model.js';
@@ -129,7 +129,7 @@ test.serial('an interrupted training resumes from last.ckpt and ends with the un
 test.serial('DisModel API: create, counts, save/load round trip, embed equals embedFiles', async (t) => {
   const { root, dataDir } = await dataset;
   const c = resolveRunConfig('dis_spec_scac_trainable', { dcase: 'dcase2023', data_dir: dataDir });
-  const model = DisModel.create({ ...trainOptionsOf(c, ['fan']).model, secSamples: 80000, numClasses: 187 }, 5);
+  const model = DisModel.create({ ...multiresnetConfigOf(c.model!), secSamples: 80000, numClasses: 187 }, 5);
   const counts = model.counts();
   t.is(counts.embedSize, 256);
   // FFT branch at 5 s (L1 622, L2 18, L3 1) + STFT 1024 branch + SCAdaCos 256 × 16·187 (spec §4.6 formulas).
@@ -156,7 +156,7 @@ test.serial('DisModel API: create, counts, save/load round trip, embed equals em
   // In-memory training through the API, with progress.
   const trainDir = path.join(dataDir, 'formatted', 'dcase2023', 'raw', 'fan', 'train');
   const trainPaths = (await fs.readdir(trainDir)).sort().slice(0, 6).map((f) => path.join(trainDir, f));
-  const small = DisModel.create({ ...trainOptionsOf(c, ['fan']).model, secSamples: 80000, numClasses: 3 }, 1);
+  const small = DisModel.create({ ...multiresnetConfigOf(c.model!), secSamples: 80000, numClasses: 3 }, 1);
   const seen: Array<[number, number]> = [];
   const res = await small.train({ paths: trainPaths, labels: [0, 1, 2, 0, 1, 2], numClasses: 3 }, { epochs: 2, batchSize: 4, onProgress: (d, n) => seen.push([d, n]) });
   t.deepEqual(res.map((r) => r.steps), [2, 2]);

@@ -77,7 +77,7 @@ Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
   ExtractSetup s = setup_from_js(get_options(info, 1));
   return start_job<extract::Outputs>(
       env, info[2], s.device, {info[0]},
-      [wave, s](const RunContext& ctx) { return extract::forward_batches(*s.frontend, wave, s.opts.batch_size, ctx); },
+      [wave, s](const RunContext& ctx) { return extract::forward_batches(*s.frontend, wave, s.opts, ctx); },
       named_tensors_to_js);
 }
 

@@ -1,4 +1,5 @@
-// Trainable-model surface: `createDisModel(config)` (MultiResNet + heads) and `createAeModel(config)`
+// Trainable-model surface: `createDisModel(config)` (MultiResNet + heads), `createAeModel(config)`
+// and `createPretrainedModel(config)` (BEATs / EAT, frozen or with LoRA)
 // return a handle that trains one epoch at a time, extracts from files or waveforms, and
 // exports/imports its state as named tensors (TypeScript writes those to safetensors
 // checkpoints). One job at a time per model.
@@ -11,7 +12,10 @@
 #include "extract/extract.h"
 #include "audio/wav.h"
 #include "extract/model_frontend.h"
+#include "pretrained_config.h"
 #include "train/ae_model.h"
+#include "train/dis_model.h"
+#include "train/pretrained_model.h"
 #include "train/vector_source.h"
 #include "surfaces.h"
 #include "tensor_bridge.h"
@@ -40,6 +44,20 @@ std::array<int64_t, 3> three(const Napi::Object& o, const char* key, std::array<
   return {v[0], v[1], v[2]};
 }
 
+train::HeadConfig head_from_js(const Napi::Object& o) {
+  Napi::Value hv = o.Get("head");
+  Napi::Object h = hv.IsObject() ? hv.As<Napi::Object>() : Napi::Object::New(o.Env());
+  train::HeadConfig c;
+  c.type = get_string(h, "type", c.type);
+  c.n_subclusters = get_int(h, "nSubclusters", c.n_subclusters);
+  c.subspace_dim = get_int(h, "subspaceDim", c.subspace_dim);
+  c.margin = get_number(h, "margin", c.margin);
+  c.scale = get_number(h, "scale", c.scale);
+  c.trainable = get_bool(h, "trainable", c.trainable);
+  c.dynamic = get_bool(h, "dynamic", c.dynamic);
+  return c;
+}
+
 train::DisModelConfig config_from_js(const Napi::Object& o) {
   Napi::Env env = o.Env();
   train::DisModelConfig c;
@@ -66,15 +84,7 @@ train::DisModelConfig config_from_js(const Napi::Object& o) {
     }
   }
   c.n_classes = get_int(o, "numClasses", 0);
-  Napi::Value hv = o.Get("head");
-  Napi::Object h = hv.IsObject() ? hv.As<Napi::Object>() : Napi::Object::New(env);
-  c.head.type = get_string(h, "type", c.head.type);
-  c.head.n_subclusters = get_int(h, "nSubclusters", c.head.n_subclusters);
-  c.head.subspace_dim = get_int(h, "subspaceDim", c.head.subspace_dim);
-  c.head.margin = get_number(h, "margin", c.head.margin);
-  c.head.scale = get_number(h, "scale", c.head.scale);
-  c.head.trainable = get_bool(h, "trainable", c.head.trainable);
-  c.head.dynamic = get_bool(h, "dynamic", c.head.dynamic);
+  c.head = head_from_js(o);
   c.mixup_prob = get_number(o, "mixupProb", c.mixup_prob);
   const std::string tech = get_string(o, "technique", "none");
   if (tech == "featex") c.technique = train::DisModelConfig::Technique::kFeatEx;
@@ -100,6 +110,13 @@ train::AeModelConfig ae_config_from_js(const Napi::Object& o) {
   return c;
 }
 
+// `precision`: "fp32" (default) or "bf16" (autocast on CUDA).
+bool precision_from_js(const Napi::Object& o) {
+  const std::string p = get_string(o, "precision", "fp32");
+  if (p != "fp32" && p != "bf16") throw Napi::TypeError::New(o.Env(), "precision must be \"fp32\" or \"bf16\"");
+  return p == "bf16";
+}
+
 train::TrainOptions train_options_from_js(const Napi::Object& o) {
   train::TrainOptions t;
   t.adamw.lr = get_number(o, "lr", t.adamw.lr);
@@ -111,6 +128,7 @@ train::TrainOptions train_options_from_js(const Napi::Object& o) {
   t.cosine_steps = get_int(o, "cosineSteps", 0);
   t.lr_min = get_number(o, "lrMin", 0.0);
   t.deterministic = get_bool(o, "deterministic", true);
+  t.bf16 = precision_from_js(o);
   t.loader.batch_size = get_int(o, "batchSize", 64);
   t.loader.seed = static_cast<uint64_t>(get_int(o, "seed", 0));
   t.loader.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
@@ -147,20 +165,22 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return DefineClass(env, "Model",
                        {InstanceMethod("counts", &ModelWrap::counts), InstanceMethod("stateDict", &ModelWrap::state_dict),
                         InstanceMethod("optimizerState", &ModelWrap::optimizer_state),
-                        InstanceMethod("loadState", &ModelWrap::load_state), InstanceMethod("trainEpoch", &ModelWrap::train_epoch),
+                        InstanceMethod("loadState", &ModelWrap::load_state), InstanceMethod("loadEncoder", &ModelWrap::load_encoder), InstanceMethod("trainEpoch", &ModelWrap::train_epoch),
                         InstanceMethod("embedFiles", &ModelWrap::embed_files), InstanceMethod("embed", &ModelWrap::embed),
                         InstanceMethod("prepareVectors", &ModelWrap::prepare_vectors)});
   }
 
-  // new Model(config, kind): kind "dis" (MultiResNet + heads) or "ae".
+  // new Model(config, kind): kind "dis" (MultiResNet + heads), "ae" or "pretrained" (BEATs / EAT).
   explicit ModelWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ModelWrap>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "the model config must be an object");
     auto cfg = info[0].As<Napi::Object>();
-    ae_kind_ = info.Length() > 1 && info[1].IsString() && info[1].As<Napi::String>().Utf8Value() == "ae";
+    kind_ = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "dis";
+    ae_kind_ = kind_ == "ae";
     const int64_t seed = get_int(cfg, "seed", 0);
-    auto dis_cfg = ae_kind_ ? train::DisModelConfig{} : config_from_js(cfg);
+    auto dis_cfg = kind_ == "dis" ? config_from_js(cfg) : train::DisModelConfig{};
     auto ae_cfg = ae_kind_ ? ae_config_from_js(cfg) : train::AeModelConfig{};
+    auto pre_cfg = kind_ == "pretrained" ? pretrained_config_from_js(cfg, head_from_js(cfg)) : train::PretrainedModelConfig{};
     try {
       std::lock_guard<std::mutex> lock(g_init_mutex);
       torch::manual_seed(static_cast<uint64_t>(seed));
@@ -169,12 +189,20 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
         model_ = ae_.ptr();
         frontend_ = std::make_shared<train::AeFrontend>(ae_);
         embed_size_ = ae_cfg.z_dim;
+      } else if (kind_ == "pretrained") {
+        pre_ = train::PretrainedModel(pre_cfg);
+        model_ = pre_.ptr();
+        frontend_ = std::make_shared<extract::ModelFrontend<train::PretrainedModel>>(pre_);
+        sec_samples_ = pre_cfg.sec_samples;
+        embed_size_ = pre_->extractor->embed_size();
+        n_classes_ = pre_cfg.n_classes;
       } else {
         dis_ = train::DisModel(dis_cfg);
         model_ = dis_.ptr();
-        frontend_ = std::make_shared<extract::ModelFrontend>(dis_);
+        frontend_ = std::make_shared<extract::ModelFrontend<train::DisModel>>(dis_);
         sec_samples_ = dis_cfg.extractor.sec_samples;
         embed_size_ = dis_cfg.extractor.embed_size();
+        n_classes_ = dis_cfg.n_classes;
       }
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
@@ -202,14 +230,45 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return o;
   }
 
-  // Parameters then buffers, as CPU copies (JS must not see later in-place updates).
+  // stateDict({trainableOnly, buffers}?): parameters then buffers, as CPU copies (JS must not see
+  // later in-place updates). trainableOnly keeps the parameters that require gradients (ASDKit's
+  // save_only_trainable) and the buffers only when `buffers` is true.
   Napi::Value state_dict(const Napi::CallbackInfo& info) {
     auto guard = claim(info.Env());
+    auto opts = get_options(info, 0);
+    const bool trainable_only = get_bool(opts, "trainableOnly", false);
+    const bool buffers = get_bool(opts, "buffers", !trainable_only);
     auto o = Napi::Object::New(info.Env());
     torch::NoGradGuard ng;
-    for (const auto& kv : model_->named_parameters()) o.Set(kv.key(), tensor_to_js(info.Env(), kv.value().detach().to(torch::kCPU, false, true)));
-    for (const auto& kv : model_->named_buffers()) o.Set(kv.key(), tensor_to_js(info.Env(), kv.value().to(torch::kCPU, false, true)));
+    for (const auto& kv : model_->named_parameters()) {
+      if (trainable_only && !kv.value().requires_grad()) continue;
+      o.Set(kv.key(), tensor_to_js(info.Env(), kv.value().detach().to(torch::kCPU, false, true)));
+    }
+    if (buffers) {
+      for (const auto& kv : model_->named_buffers()) o.Set(kv.key(), tensor_to_js(info.Env(), kv.value().to(torch::kCPU, false, true)));
+    }
     return o;
+  }
+
+  // loadEncoder(tensors): pretrained models only — the official encoder weights (§5.3 names).
+  Napi::Value load_encoder(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (kind_ != "pretrained") throw Napi::Error::New(env, "loadEncoder is for pretrained (BEATs / EAT) models");
+    if (info.Length() < 1 || !info[0].IsObject()) throw Napi::TypeError::New(env, "loadEncoder(tensors): tensors must be an object");
+    auto guard = claim(env);
+    auto given = info[0].As<Napi::Object>();
+    auto keys = given.GetPropertyNames();
+    std::map<std::string, torch::Tensor> sd;
+    for (uint32_t i = 0; i < keys.Length(); ++i) {
+      const std::string k = keys.Get(i).As<Napi::String>().Utf8Value();
+      sd[k] = tensor_from_js(given.Get(k), k);
+    }
+    try {
+      pre_->load_encoder_state(sd);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
   }
 
   Napi::Value optimizer_state(const Napi::CallbackInfo& info) {
@@ -223,8 +282,8 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return o;
   }
 
-  // loadState(tensors, optimizer?: { tensors, globalStep, options }) — strict: every parameter and
-  // buffer must be given with its shape, and nothing else.
+  // loadState(tensors, optimizer?: { tensors, globalStep, options } | null, {partial}?) — strict
+  // unless partial: every parameter and buffer must be given with its shape, and nothing else.
   Napi::Value load_state(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto guard = claim(env);
@@ -245,8 +304,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       in[k] = tensor_from_js(given.Get(k), k);
       if (in[k].sizes() != own[k].sizes()) bad_shape.push_back(k);
     }
+    const bool partial = get_bool(get_options(info, 2), "partial", false);
     for (const auto& [k, t] : own) {
-      if (!in.count(k) && std::find(unexpected.begin(), unexpected.end(), k) == unexpected.end()) missing.push_back(k);
+      if (!partial && !in.count(k)) missing.push_back(k);
     }
     auto list = [](const std::vector<std::string>& v) {
       std::string s;
@@ -316,9 +376,9 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       } catch (const std::exception& e) {
         throw Napi::Error::New(env, e.what());
       }
-      if (data->n_classes != dis_->config().n_classes) {
+      if (data->n_classes != n_classes_) {
         throw Napi::Error::New(env, "data.numClasses (" + std::to_string(data->n_classes) + ") differs from the model's (" +
-                                        std::to_string(dis_->config().n_classes) + ")");
+                                        std::to_string(n_classes_) + ")");
       }
     }
     ensure_trainer(o);
@@ -384,6 +444,7 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     }
     eo.batch_size = get_int(o, "batchSize", 64);
     eo.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
+    eo.bf16 = precision_from_js(o);
     const torch::Device device = get_device(o);
     auto guard = claim(env);
     auto frontend = frontend_;
@@ -404,15 +465,17 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
       throw Napi::TypeError::New(env, "wave must be float32 with shape [batch, " + (ae_kind_ ? std::string("samples") : std::to_string(sec_samples_)) + "]");
     }
     auto o = get_options(info, 1);
-    const int64_t bs = get_int(o, "batchSize", 64);
+    extract::ExtractOptions eo;
+    eo.batch_size = get_int(o, "batchSize", 64);
+    eo.bf16 = precision_from_js(o);
     const torch::Device device = get_device(o);
     auto guard = claim(env);
     auto frontend = frontend_;
     return start_job<extract::Outputs>(
         env, info.Length() > 2 ? info[2] : env.Undefined(), device, {info[0]},
-        [frontend, wave, bs, guard](const RunContext& ctx) mutable {
+        [frontend, wave, eo, guard](const RunContext& ctx) mutable {
           auto claimed = std::move(guard);
-          return extract::forward_batches(*frontend, wave, bs, ctx);
+          return extract::forward_batches(*frontend, wave, eo, ctx);
         },
         named_tensors_to_js);
   }
@@ -468,8 +531,11 @@ class ModelWrap : public Napi::ObjectWrap<ModelWrap> {
     return job;
   }
 
+  std::string kind_;
   bool ae_kind_ = false;
+  int64_t n_classes_ = 0;
   train::DisModel dis_{nullptr};
+  train::PretrainedModel pre_{nullptr};
   train::AeModel ae_{nullptr};
   std::shared_ptr<train::TrainableImpl> model_;
   std::shared_ptr<extract::Frontend> frontend_;
@@ -490,6 +556,10 @@ void register_model(Napi::Env env, Napi::Object exports) {
                 auto* ctor_ref = info.Env().GetInstanceData<Napi::FunctionReference>();
                 return ctor_ref->New({info.Length() > 0 ? info[0] : info.Env().Undefined(), Napi::String::New(info.Env(), "dis")});
               }, "createDisModel"));
+  exports.Set("createPretrainedModel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+                auto* ctor_ref = info.Env().GetInstanceData<Napi::FunctionReference>();
+                return ctor_ref->New({info.Length() > 0 ? info[0] : info.Env().Undefined(), Napi::String::New(info.Env(), "pretrained")});
+              }, "createPretrainedModel"));
   exports.Set("createAeModel", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
                 auto* ctor_ref = info.Env().GetInstanceData<Napi::FunctionReference>();
                 return ctor_ref->New({info.Length() > 0 ? info[0] : info.Env().Undefined(), Napi::String::New(info.Env(), "ae")});

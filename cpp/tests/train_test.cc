@@ -321,6 +321,14 @@ void test_cpu_cache() {
 
 }  // namespace
 
+// bf16 autocast is a CUDA option: refused on the CPU, a no-op when off.
+void test_bf16_scope() {
+  EXPECT_THROWS(std::invalid_argument, "needs a CUDA device", asd::Bf16Autocast(torch::Device(torch::kCPU), true));
+  { asd::Bf16Autocast off(torch::Device(torch::kCPU), false); }
+  auto a = torch::randn({4, 4});
+  EXPECT((torch::matmul(a, a).scalar_type() == torch::kFloat32));
+}
+
 int main() {
   set_num_threads(0);
   g_dir = fs::temp_directory_path() / ("asdkit_train_test_" + std::to_string(::getpid()));
@@ -334,6 +342,7 @@ int main() {
       {"loss composition", test_loss_composition},
       {"resume equals uninterrupted", test_resume_equals_uninterrupted},
       {"caching CPU allocator", test_cpu_cache},
+      {"bf16 autocast scope", test_bf16_scope},
   });
   fs::remove_all(g_dir);
   return rc;

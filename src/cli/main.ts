@@ -5,8 +5,10 @@ import { hideBin } from 'yargs/helpers';
 import { SkipError } from '../util/files.js';
 import { formatCommand, labelCommand } from './commands/data.js';
 import { downloadCommand } from './commands/download.js';
+import { importCheckpointCommand, pretrainedCommand } from './commands/pretrained.js';
 import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
+import { reportCommand } from './commands/report.js';
 import { trainCommand } from './commands/train.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand, visualizeCommand } from './commands/steps.js';
 
@@ -27,6 +29,9 @@ await yargs(hideBin(process.argv))
   .command(evaluateCommand)
   .command(visualizeCommand)
   .command(tableCommand)
+  .command(reportCommand)
+  .command(pretrainedCommand)
+  .command(importCheckpointCommand)
   .command(doctorCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()

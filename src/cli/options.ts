@@ -6,7 +6,7 @@ import type { RunConfig } from '../recipes/schema.js';
 
 export function runOptions<T>(y: Argv<T>) {
   return y
-    .option('dcase', { type: 'string', demandOption: true, describe: 'DCASE edition (dcase2020 … dcase2024)' })
+    .option('dcase', { type: 'string', demandOption: true, describe: 'DCASE edition (dcase2020 … dcase2025)' })
     .option('recipe', { type: 'string', default: 'raw_spec', describe: 'recipe giving the defaults (see `asdkit recipes`)' })
     .option('data-dir', { type: 'string', describe: 'folder holding formatted/<dcase>/raw (default: data)' })
     .option('result-dir', { type: 'string', describe: 'result root (default: results)' })

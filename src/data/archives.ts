@@ -22,7 +22,7 @@ export interface Archive {
 interface Group {
   role: ArchiveRole;
   record: string;
-  /** `records` only for the two 2024 evaluation records. */
+  /** `records` for the two 2024 evaluation records and for 2025 (the URLs their sources give). */
   kind?: 'record' | 'records';
   machines: readonly string[];
   file: (m: string) => string;
@@ -38,6 +38,14 @@ const M2024_EVAL = [
 ];
 /** 2024 eval training archives: two were revised (`_r2`). */
 const REVISED_2024 = new Set(['3DPrinter', 'RoboticArm']);
+/**
+ * 2025 (beyond ASDKit), in the organisers' download order: records, file names and machines as
+ * in nttcslab/dcase2023_task2_baseline_ae, datasets/download_path_2025.yaml and
+ * tools/data_download_2025.sh (commit 9b64dc42276a64f65b7cbf2761d3c9ec525cff94). Per the task
+ * paper, the development and additional-training sets also hold each section's supplemental clips.
+ */
+const M2025_DEV = ['ToyCar', 'ToyTrain', 'bearing', 'fan', 'gearbox', 'slider', 'valve'];
+const M2025_EVAL = ['ToyRCCar', 'ToyPet', 'HomeCamera', 'AutoTrash', 'Polisher', 'ScrewFeeder', 'BandSealer', 'CoffeeGrinder'];
 
 const TABLE: Readonly<Record<Dcase, readonly Group[]>> = {
   dcase2020: [
@@ -67,6 +75,11 @@ const TABLE: Readonly<Record<Dcase, readonly Group[]>> = {
       file: (m) => `eval_data_${m}_train${REVISED_2024.has(m) ? '_r2' : ''}.zip`,
     },
     { role: 'eval_test', record: '11363076', kind: 'records', machines: M2024_EVAL, file: (m) => `eval_data_${m}_test.zip` },
+  ],
+  dcase2025: [
+    { role: 'dev', record: '15097779', kind: 'records', machines: M2025_DEV, file: (m) => `dev_${m}.zip` },
+    { role: 'eval_train', record: '15392814', kind: 'records', machines: M2025_EVAL, file: (m) => `eval_data_${m}_train.zip` },
+    { role: 'eval_test', record: '15519362', kind: 'records', machines: M2025_EVAL, file: (m) => `eval_data_${m}_test.zip` },
   ],
 };
 

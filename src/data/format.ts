@@ -2,6 +2,8 @@
  * The format step (spec data-and-evaluation §2): turns the downloaded layout
  * `<dataDir>/original/<dcase>/{dev,eval}_data/raw/<machine>/<folder>/<name>.wav` into
  * `<dataDir>/formatted/<dcase>/raw/<machine>/{train,test}/<unified name>.wav`.
+ * 2025's `supplemental/` clips (clean machine or noise-only sounds) go to
+ * `<machine>/supplemental/` under their original names, apart from train and test.
  *
  * Unlike ASDKit it checks the whole original tree before touching anything and reports every
  * problem in one error, it is idempotent (correct existing outputs are skipped), and `mv` keeps
@@ -44,7 +46,10 @@ export interface FormatResult {
   written: number;
   /** Outputs that already existed and were correct. */
   skipped: number;
+  /** Train and test clips (supplemental ones are not counted here). */
   counts: CountRow[];
+  /** 2025 supplemental clips placed (written or already there). */
+  supplemental: number;
 }
 
 /** The original tree failed the pre-check; `problems` lists every finding. */
@@ -60,19 +65,37 @@ export class FormatCheckError extends Error {
   }
 }
 
+/** Folders of a formatted machine: the unified train/test, and 2025's supplemental clips. */
+export type FormattedSplit = SplitTT | 'supplemental';
+
+export const SUPPLEMENTAL = 'supplemental';
+
 /** One clip to place: absolute source and destination plus what the counts need. */
 interface Item {
   src: string;
   dst: string;
   machine: string;
   subset: SplitDE;
-  split: SplitTT;
+  split: FormattedSplit;
   name: string; // formatted name
 }
 
-/** Source folders of a machine in the original layout (2021 splits its test clips by domain). */
+/** Source folders every machine must have in the original layout (2021 splits its test clips by domain). */
 export function sourceFolders(dcase: Dcase): readonly string[] {
   return dcase === 'dcase2021' ? ['train', 'source_test', 'target_test'] : ['train', 'test'];
+}
+
+/**
+ * Source folders formatted when present. Only 2025 has one: the task paper announces 100
+ * supplemental clips per section, but no source we read shows whether every archive unpacks
+ * them into `<machine>/supplemental/`, so its absence is no error.
+ */
+export function optionalFolders(dcase: Dcase): readonly string[] {
+  return dcase === 'dcase2025' ? [SUPPLEMENTAL] : [];
+}
+
+function formattedSplit(folder: string): FormattedSplit {
+  return folder === 'train' ? 'train' : folder === SUPPLEMENTAL ? SUPPLEMENTAL : 'test';
 }
 
 const NAME_2020 = /^(normal|anomaly)_id_(\d+)_(\d+)\.wav$/;
@@ -81,10 +104,12 @@ const NAME_2020 = /^(normal|anomaly)_id_(\d+)_(\d+)\.wav$/;
  * Formatted name of one original clip (spec §2.3), or an Error saying why it has none:
  * eval test names come from the ground-truth list, 2020 names are rewritten to sections, and
  * the result must follow the unified grammar with the right split (and, for 2021, domain).
+ * Supplemental clips keep their names: their naming is not confirmed by any source (README).
  */
 export function formattedName(
   dcase: Dcase, machine: string, subset: SplitDE, folder: string, name: string, gt: GroundTruth,
 ): string {
+  if (folder === SUPPLEMENTAL) return name;
   const split: SplitTT = folder === 'train' ? 'train' : 'test';
   let n = name;
   if (subset === 'eval' && split === 'test') {
@@ -158,11 +183,11 @@ export async function planFormat(dataDir: string, dcase: Dcase): Promise<Item[]>
         problems.push(`${rel(mDir)}: machine folder missing`);
         continue;
       }
-      for (const folder of sourceFolders(dcase)) {
+      for (const folder of [...sourceFolders(dcase), ...optionalFolders(dcase)]) {
         const dir = path.join(mDir, folder);
         const files = await entries(dir);
         if (!files) {
-          problems.push(`${rel(dir)}: sub-folder missing`);
+          if (!optionalFolders(dcase).includes(folder)) problems.push(`${rel(dir)}: sub-folder missing`);
           continue;
         }
         for (const f of files) {
@@ -178,7 +203,7 @@ export async function planFormat(dataDir: string, dcase: Dcase): Promise<Item[]>
             problems.push(`${where}: ${(err as Error).message}`);
             continue;
           }
-          const split: SplitTT = folder === 'train' ? 'train' : 'test';
+          const split = formattedSplit(folder);
           const dst = path.join(outRaw, machine, split, name);
           const other = byDst.get(dst);
           if (other !== undefined) {
@@ -244,7 +269,7 @@ async function movedItems(base: string, mapping: MappingFile): Promise<{ done: I
     const parts = to.split('/');
     const subset = /^original\/[^/]+\/(dev|eval)_data\//.exec(from)?.[1] as SplitDE | undefined;
     if (parts.length !== 6 || !subset) throw new Error(`format mapping entry ${from} → ${to} has an unexpected form`);
-    done.push({ src, dst, machine: parts[3], subset, split: parts[4] as SplitTT, name: parts[5] });
+    done.push({ src, dst, machine: parts[3], subset, split: parts[4] as FormattedSplit, name: parts[5] });
   }
   return { done, lost };
 }
@@ -347,15 +372,19 @@ export async function formatDataset(opts: FormatOptions): Promise<FormatResult> 
     }
     opts.onProgress?.(i + 1, planned.length);
   }
-  return { root, linkMode: mode, written, skipped, counts: countItems([...previous.done, ...planned]) };
+  const all = [...previous.done, ...planned];
+  const supplemental = all.filter((it) => it.split === SUPPLEMENTAL).length;
+  return { root, linkMode: mode, written, skipped, counts: countItems(all), supplemental };
 }
 
+/** Clip counts of the train and test items (supplemental names need not follow the grammar). */
 function countItems(items: Item[]): CountRow[] {
   const rows = new Map<string, CountRow>();
   for (const it of items) {
+    if (it.split === SUPPLEMENTAL) continue;
     const info = parseClipPath(`${it.machine}/${it.split}/${it.name}`);
     const row: CountRow = {
-      machine: it.machine, subset: it.subset, split: it.split, section: info.section,
+      machine: it.machine, subset: it.subset, split: it.split as SplitTT, section: info.section,
       domain: info.isTarget ? 'target' : 'source', label: info.isNormal ? 'normal' : 'anomaly', count: 0,
     };
     const key = countKey(row);
@@ -413,8 +442,9 @@ async function pruneEmptyDirs(dir: string): Promise<void> {
 
 /**
  * Expected clip counts of the real datasets (spec §1.2–§1.3), keyed like CountRow: eval test
- * clips per domain × label from the ground-truth list (every year); for 2022–2024 also train
- * (990 source + 10 target per section) and dev test (50 per section × domain × label).
+ * clips per domain × label from the ground-truth list (every year); for 2022–2025 also train
+ * (990 source + 10 target per section) and dev test (50 per section × domain × label; 2025
+ * checked against the organisers' attribute correspondence files, README).
  * 2020/2021 train and dev test counts are only nominal in the spec and are not checked.
  */
 export function expectedCounts(dcase: Dcase, gt: GroundTruth): CountRow[] {

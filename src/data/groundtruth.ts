@@ -1,8 +1,9 @@
 /**
- * Eval-test ground-truth lists `eval_data_list_<yyyy>.csv` (spec data-and-evaluation §2.4):
+ * Eval-test ground-truth lists `eval_data_list_<yyyy>.csv` (spec data-and-evaluation §2.4;
+ * their sources: ground_truth/README.md):
  * a line whose first field does not end in `.wav` names the current machine type; every other
  * line is `<original eval test name>,<formatted name>[,<0|1>]` (2020's third field is ignored).
- * Lines are trimmed first because three of the five files use CRLF.
+ * Lines are trimmed first because four of the six files use CRLF.
  */
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';

@@ -53,7 +53,7 @@ async function wavNames(dir: string): Promise<string[]> {
   }
 }
 
-/** Every `raw/*\/{train,test}/*.wav` path of the formatted dataset, full paths sorted by code point. */
+/** Every `raw/*\/{train,test}/*.wav` path of the formatted dataset (2025 supplemental clips carry no class), sorted by code point. */
 export async function formattedPaths(dataDir: string, dcase: Dcase): Promise<{ train: string[]; test: string[] }> {
   // `/`-joined so that the relative dcase path (split on `/`) works on every platform.
   const raw = `${path.resolve(dataDir).split(path.sep).join('/')}/formatted/${dcase}/raw`;

@@ -3,7 +3,11 @@
  * Everything here is data; functions only look it up and fail clearly on unknown input.
  */
 
-export const DCASE_YEARS = ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2023', 'dcase2024'] as const;
+/**
+ * Editions every step supports: ASDKit's 2020–2024, and 2025 (beyond ASDKit; its data and
+ * official score are described in README "DCASE 2025").
+ */
+export const DCASE_YEARS = ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2023', 'dcase2024', 'dcase2025'] as const;
 export type Dcase = (typeof DCASE_YEARS)[number];
 export type SplitDE = 'dev' | 'eval';
 export type SplitTT = 'train' | 'test';
@@ -20,7 +24,7 @@ export const CLIP_SECONDS: Readonly<Record<string, number>> = {
 
 export const SAMPLE_RATE = 16000;
 
-/** ASDKit's machine table (format, table step), in its order. */
+/** ASDKit's machine table (format, table step), in its order; 2025 from the organisers' baseline (README). */
 const MACHINES: Readonly<Record<Dcase, Readonly<Record<SplitDE, readonly string[]>>>> = {
   dcase2020: {
     dev: ['fan', 'pump', 'slider', 'ToyCar', 'ToyConveyor', 'valve'],
@@ -44,6 +48,10 @@ const MACHINES: Readonly<Record<Dcase, Readonly<Record<SplitDE, readonly string[
       '3DPrinter', 'AirCompressor', 'BrushlessMotor', 'HairDryer', 'HoveringDrone',
       'RoboticArm', 'Scanner', 'ToothBrush', 'ToyCircuit',
     ],
+  },
+  dcase2025: {
+    dev: ['bearing', 'fan', 'gearbox', 'slider', 'ToyCar', 'ToyTrain', 'valve'],
+    eval: ['AutoTrash', 'BandSealer', 'CoffeeGrinder', 'HomeCamera', 'Polisher', 'ScrewFeeder', 'ToyPet', 'ToyRCCar'],
   },
 };
 
@@ -89,7 +97,7 @@ export function recipeMachines(dcase: Dcase): string[] {
   });
 }
 
-/** The subset a machine belongs to in 2023/2024 (decided by machine type). */
+/** The subset a machine belongs to in 2023–2025 (decided by machine type). */
 export function subsetOfMachine(dcase: Dcase, machine: string): SplitDE | undefined {
   if (MACHINES[dcase].dev.includes(machine)) return 'dev';
   if (MACHINES[dcase].eval.includes(machine)) return 'eval';
@@ -97,8 +105,16 @@ export function subsetOfMachine(dcase: Dcase, machine: string): SplitDE | undefi
 }
 
 /**
+ * Whether each machine type has a single section (00) whose subset the type decides: 2023
+ * onwards. Evaluation files then hold section 0 only and the official score is per section.
+ */
+export function oneSectionPerMachine(dcase: Dcase): boolean {
+  return dcase !== 'dcase2020' && dcase !== 'dcase2021' && dcase !== 'dcase2022';
+}
+
+/**
  * Official sections of a split for one machine (spec §3.2): 2020 machine IDs; 2021/2022
- * sections 0–2 / 3–5; 2023/2024 section 0 for machines of that subset.
+ * sections 0–2 / 3–5; 2023–2025 section 0 for machines of that subset.
  */
 export function officialSections(dcase: Dcase, machine: string, split: SplitDE): readonly number[] {
   switch (dcase) {

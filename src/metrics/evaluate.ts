@@ -1,7 +1,7 @@
 /**
  * The test_evaluate table of one machine (spec data-and-evaluation §5.2–5.10), from arrays.
  */
-import { officialSections, yearSuffix, type Dcase, type SplitDE } from '../dcase/index.js';
+import { officialSections, oneSectionPerMachine, yearSuffix, type Dcase, type SplitDE } from '../dcase/index.js';
 import { numericColumn, parseCsv, toCsv } from '../util/csv.js';
 import { auc, pauc } from './auc.js';
 import { hmean, nanmean, sequentialSum } from './means.js';
@@ -98,13 +98,17 @@ export function sectionMetric(
   }
 }
 
-/** Sub-metrics of the official score (§5.8), in the order they are pooled within a section. */
+/**
+ * Sub-metrics of the official score (§5.8), in the order they are pooled within a section.
+ * 2025's task paper (arXiv:2506.10097) defines its score exactly as 2024's.
+ */
 const OFFICIAL_SUBMETRICS: Record<Dcase, readonly DomainMetric[]> = {
   dcase2020: ['s_auc', 's_pauc'],
   dcase2021: ['s_auc', 't_auc', 's_pauc', 't_pauc'],
   dcase2022: ['smix_auc', 'tmix_auc', 'mix_pauc'],
   dcase2023: ['smix_auc', 'tmix_auc', 'mix_pauc'],
   dcase2024: ['smix_auc', 'tmix_auc', 'mix_pauc'],
+  dcase2025: ['smix_auc', 'tmix_auc', 'mix_pauc'],
 };
 
 /** An aggregate column: its name and the metric columns it pools, in pooling order. */
@@ -119,7 +123,7 @@ function aggregates(dcase: Dcase, machine: string, metrics: readonly DomainMetri
   const yy = yearSuffix(dcase);
   const subs = OFFICIAL_SUBMETRICS[dcase];
   const pooled = (sections: readonly number[]) => sections.flatMap((s) => subs.map((m) => `${s}_${m}`));
-  if (dcase === 'dcase2023' || dcase === 'dcase2024') {
+  if (oneSectionPerMachine(dcase)) {
     out.push({ name: `0_official${yy}`, sources: pooled([0]) });
     return out;
   }

@@ -2,7 +2,7 @@
  * The table step's computation (spec data-and-evaluation §6): one metric column of every
  * machine's test_evaluate table side by side, plus a `total` column.
  */
-import { hasDomains, machinesOf, yearSuffix, type Dcase, type SplitDE } from '../dcase/index.js';
+import { hasDomains, machinesOf, oneSectionPerMachine, yearSuffix, type Dcase, type SplitDE } from '../dcase/index.js';
 import type { MetricTable } from './evaluate.js';
 import { hmean, nanmean } from './means.js';
 
@@ -51,8 +51,8 @@ export function tableJobs(
         warnings.push(`${file} not written: none of the selected machines belongs to ${dcase} ${split}`);
         continue;
       }
-      // 2023/2024 files hold section 0 only; the split just chooses the machines.
-      const column = dcase === 'dcase2023' || dcase === 'dcase2024' ? `0_${metric}` : `${split}_${metric}`;
+      // One-section files (2023 on) hold section 0 only; the split just chooses the machines.
+      const column = oneSectionPerMachine(dcase) ? `0_${metric}` : `${split}_${metric}`;
       jobs.push({ metric, split, column, file, machines });
     }
   }

@@ -80,6 +80,24 @@ export interface NativeModelConfig {
   seed?: number;
 }
 
+/** A pretrained-encoder model (cpp/core/train/pretrained_model.h), as `createPretrainedModel` takes it. */
+export interface NativePretrainedConfig {
+  encoder: 'beats' | 'eat';
+  /** The encoder's configuration under the checkpoint's field names (BEATs `cfg`; EAT `depth`, `embed_dim`, …). */
+  encoderConfig: Record<string, number | boolean | string>;
+  secSamples: number;
+  /** 0: frozen encoder without adapters. */
+  loraRank?: number;
+  loraAlpha?: number;
+  projection?: 'none' | 'linear' | 'attn_stat_pool';
+  embedSize?: number;
+  /** 0: no loss head (extraction only). */
+  numClasses?: number;
+  head?: NativeModelConfig['head'];
+  mixupProb?: number;
+  seed?: number;
+}
+
 /** Optimiser, schedule and loader settings; fixed when a model first trains or loads optimiser state. */
 export interface NativeTrainOptions {
   lr?: number;
@@ -92,11 +110,15 @@ export interface NativeTrainOptions {
   lrMin?: number;
   /** Deterministic kernels (warn-only) and no cuDNN benchmarking (default true). */
   deterministic?: boolean;
+  /** "bf16": autocast forward and loss to bfloat16 (CUDA only); default "fp32". */
+  precision?: Precision;
   batchSize?: number;
   seed?: number;
   ioThreads?: number;
   prefetch?: number;
 }
+
+export type Precision = 'fp32' | 'bf16';
 
 export interface NativeTrainData {
   paths: string[];
@@ -146,12 +168,16 @@ export interface NativeAeConfig {
 
 export interface NativeModel {
   counts(): { trainable: number; frozen: number; buffers: number; embedSize: number };
-  stateDict(): TensorDict;
+  /** All parameters and buffers, or only the trainable parameters (plus, optionally, every buffer). */
+  stateDict(options?: { trainableOnly?: boolean; buffers?: boolean }): TensorDict;
   optimizerState(): { globalStep: number; tensors: TensorDict };
-  loadState(tensors: TensorDict, optimizer?: { tensors: TensorDict; globalStep: number; options: NativeTrainOptions }): void;
+  /** Strict unless `partial` (then a subset may be given; nothing unknown or mis-shaped). */
+  loadState(tensors: TensorDict, optimizer?: { tensors: TensorDict; globalStep: number; options: NativeTrainOptions } | null, options?: { partial?: boolean }): void;
+  /** Pretrained models: the official encoder weights by their checkpoint names. */
+  loadEncoder(tensors: TensorDict): void;
   trainEpoch(data: NativeTrainData | Record<string, never>, options: NativeTrainOptions & { epoch: number; device?: string }, onStep?: (m: StepMetrics) => void): NativeJob<NativeEpochResult>;
-  embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; device?: string }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
-  embed(wave: TensorLike, options: { batchSize?: number; device?: string }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  embed(wave: TensorLike, options: { batchSize?: number; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   /** AE only: decodes whole clips and keeps their frame vectors as the training table. */
   prepareVectors(paths: string[], options: { ioThreads?: number }, onProgress?: ProgressFn): NativeJob<{ rows: number; dim: number }>;
 }
@@ -159,6 +185,7 @@ export interface NativeModel {
 export interface NativeAddon {
   createDisModel(config: NativeModelConfig): NativeModel;
   createAeModel(config: NativeAeConfig): NativeModel;
+  createPretrainedModel(config: NativePretrainedConfig): NativeModel;
   info(): NativeInfo;
   setNumThreads(n: number): number;
   /** Returns the CPU allocator's cached blocks to the system. */

@@ -3,7 +3,10 @@
  * two panels (train only; train faded + test), hollow markers in the reference colours and order,
  * a two-column legend above each panel, shared axis limits (data range ± 0.5), no titles.
  */
-import { Resvg } from '@resvg/resvg-js';
+import { escapeXml, FONT, svgToPng } from './render.js';
+
+// The visualize step imports the rasteriser from here.
+export { svgToPng };
 
 export type Marker = 'square' | 'circle' | 'triangle';
 
@@ -39,8 +42,6 @@ function markerPath(m: Marker, cx: number, cy: number, r: number): string {
   }
 }
 
-const escape = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
 function panel(series: Series[], lim: Limits, x0: number, width: number): string {
   const h = HEIGHT - PANEL.top - PANEL.bottom;
   const sx = (v: number) => x0 + ((v - lim.x[0]) / (lim.x[1] - lim.x[0])) * width;
@@ -61,7 +62,7 @@ function panel(series: Series[], lim: Limits, x0: number, width: number): string
     const cx = lx + (i % 2) * colW + 12;
     const cy = ly + Math.floor(i / 2) * rowH + rowH / 2;
     parts.push(`<g fill="none" stroke="${s.color}" stroke-opacity="${s.alpha ?? 1}" stroke-width="${s.strokeWidth ?? 2}">${markerPath(s.marker, cx, cy, MARKER / 2)}</g>`);
-    parts.push(`<text x="${cx + 16}" y="${cy + 5}" font-family="DejaVu Sans, sans-serif" font-size="15">${escape(s.label)}</text>`);
+    parts.push(`<text x="${cx + 16}" y="${cy + 5}" font-family="${FONT}" font-size="15">${escapeXml(s.label)}</text>`);
   });
   return parts.join('\n');
 }
@@ -76,11 +77,6 @@ export function scatterSvg(left: Series[], right: Series[], lim: Limits): string
     panel(right, lim, PANEL.left + width + PANEL.gap, width),
     '</svg>',
   ].join('\n');
-}
-
-/** Rasterises an SVG to PNG bytes (no browser). */
-export function svgToPng(svg: string): Uint8Array {
-  return new Resvg(svg, { background: 'white', font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' } }).render().asPng();
 }
 
 export const FIGURE_SIZE = { width: WIDTH, height: HEIGHT };

@@ -23,8 +23,16 @@ const SCAC_FIXED = { type: 'scadacos' as const, n_subclusters: 16, trainable: fa
 const SCAC_TRAINABLE = { ...SCAC_FIXED, trainable: true };
 const ADACOS_FIXED = { type: 'adacos' as const, trainable: false, dynamic: false };
 
-function dis(name: string, description: string, model: Omit<ModelInput, 'extractor'> & { branches?: typeof DUAL }): RecipeDefinition {
-  const { branches = DUAL, ...rest } = model;
+/** ASDKit's scoring of every recipe but the AE: the default back-ends and table metrics. */
+export const DEFAULT_SCORING = { score: { backend: DEFAULT_BACKENDS }, table: { metrics: ['official', 's_auc', 't_auc', 'mix_auc'] } };
+
+/** What every trained clip-model recipe shares: one model for all machines, extraction from `last.ckpt`. */
+export function trainedRecipe(
+  name: string,
+  description: string,
+  model: ModelInput,
+  sections: Pick<RunConfigInput, 'trainer' | 'datamodule'> = {},
+): RecipeDefinition {
   return {
     name,
     description,
@@ -32,14 +40,18 @@ function dis(name: string, description: string, model: Omit<ModelInput, 'extract
       version: name,
       seed: 0,
       infer_ver: 'last',
-      model: { extractor: { type: 'multiresnet', branches, emb_base_size: 128, use_bias: false }, ...rest },
-      trainer: {},
-      datamodule: {},
+      model,
+      trainer: sections.trainer ?? {},
+      datamodule: sections.datamodule ?? {},
       extract: { frontend: { type: 'restore' }, batch_size: 64 },
-      score: { backend: DEFAULT_BACKENDS },
-      table: { metrics: ['official', 's_auc', 't_auc', 'mix_auc'] },
+      ...DEFAULT_SCORING,
     },
   };
+}
+
+function dis(name: string, description: string, model: Omit<ModelInput, 'extractor'> & { branches?: typeof DUAL }): RecipeDefinition {
+  const { branches = DUAL, ...rest } = model;
+  return trainedRecipe(name, description, { extractor: { type: 'multiresnet', branches, emb_base_size: 128, use_bias: false }, ...rest });
 }
 
 /** DCASE's official autoencoder baseline: one AE per machine, scored by reconstruction error. */

@@ -1,6 +1,7 @@
 import YAML from 'yaml';
 import { runConfigSchema, type RunConfig, type RunConfigInput } from './schema.js';
 import { AE_RECIPE, DIS_RECIPES } from './dis.js';
+import { PRETRAINED_RECIPES } from './pretrained.js';
 import { rawSpec } from './raw_spec.js';
 
 export interface RecipeDefinition {
@@ -10,7 +11,7 @@ export interface RecipeDefinition {
   defaults: Omit<RunConfigInput, 'recipe' | 'dcase'>;
 }
 
-export const RECIPES: Record<string, RecipeDefinition> = Object.fromEntries([rawSpec, AE_RECIPE, ...DIS_RECIPES].map((r) => [r.name, r]));
+export const RECIPES: Record<string, RecipeDefinition> = Object.fromEntries([rawSpec, AE_RECIPE, ...DIS_RECIPES, ...PRETRAINED_RECIPES].map((r) => [r.name, r]));
 
 export function getRecipe(name: string): RecipeDefinition {
   const r = RECIPES[name];

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import YAML from 'yaml';
-import { recipeMachines, type Dcase } from '../dcase/index.js';
+import { cropSamples, recipeMachines, resolveSec, type Dcase } from '../dcase/index.js';
 import { machinesPresent } from '../data/clips.js';
 import type { NativeFrontendConfig } from '../native/index.js';
 import { evaluate } from '../steps/evaluate.js';
@@ -11,9 +11,10 @@ import { table } from '../steps/table.js';
 import { visualize } from '../steps/visualize.js';
 import { checkpointDir, train, trainAe } from '../steps/train.js';
 import { selectCheckpoint } from '../train/checkpoint.js';
-import { loadModel, type AnyModel } from '../train/model.js';
+import { loadModel, PretrainedModel, type AnyModel } from '../train/model.js';
 import { SkipError, writeAtomic } from '../util/files.js';
 import type { RunConfig } from './schema.js';
+import { StepTimer, TIMINGS_FILE } from './timings.js';
 import { aeTrainOptionsOf, trainOptionsOf } from './train_options.js';
 
 export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'visualize' | 'table';
@@ -72,13 +73,14 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
   const machines = await selectMachines(c);
   const out = outputDir(ids);
   await writeAtomic(path.join(out, 'config.yaml'), YAML.stringify(c));
+  const timer = await StepTimer.open(path.join(out, TIMINGS_FILE));
   const failed: RunResult['failed'] = [];
   const emit = (e: RunEvent) => hooks.onEvent?.(e);
 
   const step = async (name: StepName, machine: string | undefined, fn: () => Promise<unknown>): Promise<boolean> => {
     emit({ step: name, machine, status: 'start' });
     try {
-      await fn();
+      await timer.time(name, machine, fn);
       emit({ step: name, machine, status: 'done' });
       return true;
     } catch (e) {
@@ -96,6 +98,17 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
 
   let model: AnyModel | undefined;
   let modelError: string | undefined;
+  const f = c.extract.frontend;
+  if (f.type === 'pretrained') {
+    // raw_beats / raw_eat: one frozen encoder for every machine (no training, no checkpoint of ours).
+    const sec = resolveSec(c.extract.sec ?? c.dcase);
+    if (sec === null) throw new Error(`${c.recipe}: the pretrained encoders need a fixed clip length (extract.sec)`);
+    try {
+      model = await PretrainedModel.create({ encoder: f.encoder, checkpoint: f.checkpoint, secSamples: cropSamples(sec) });
+    } catch (e) {
+      modelError = (e as Error).message;
+    }
+  }
   const restore = async (dir: string) => {
     try {
       model = (await loadModel(await selectCheckpoint(dir, c.infer_ver))).model;
@@ -123,7 +136,7 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
     }
     (await step('extract', machine, async () => {
       if (modelError) throw new Error(`no model to extract with: ${modelError}`);
-      await extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), model, sec: c.extract.sec, batchSize: c.extract.batch_size, onProgress: progress('extract') });
+      await extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), model, sec: c.extract.sec, batchSize: c.extract.batch_size, precision: c.extract.precision, onProgress: progress('extract') });
     })) &&
       (await step('score', machine, () => score({ ...common, backends: c.score.backend, onProgress: progress('score') }))) &&
       (await step('evaluate', machine, () => evaluate(common))) &&

@@ -28,17 +28,35 @@ export const branchSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('stft'), n_fft: int().positive(), hop_length: int().positive() }).strict(),
 ]);
 
-/** The trained frontend of the dis_* recipes (spec frontends-and-training §4–§6). */
+export const multiresnetSchema = z
+  .object({
+    type: z.literal('multiresnet').default('multiresnet'),
+    branches: z.array(branchSchema).min(1),
+    emb_base_size: int().positive().default(128),
+    use_bias: z.boolean().default(false),
+  })
+  .strict();
+
+/** BEATs / EAT with LoRA adapters and a projection head (spec pretrained §4). */
+export const pretrainedExtractorSchema = z
+  .object({
+    type: z.enum(['beats', 'eat']),
+    /** The official checkpoint file (spec pretrained §5.1; `asdkit pretrained` says where to get it). */
+    checkpoint: z.string(),
+    lora_r: int().positive().default(64),
+    /** peft's default: the adapters are scaled by lora_alpha / lora_r. */
+    lora_alpha: z.number().positive().default(8),
+    projection: z.enum(['linear', 'attn_stat_pool']),
+    embed_size: int().positive().default(256),
+    /** Keep the projection's BatchNorm statistics in checkpoints; ASDKit loses them (spec pretrained §4.4). */
+    keep_bn_stats: z.boolean().default(false),
+  })
+  .strict();
+
+/** The trained frontend of the dis_* recipes (spec frontends-and-training §4–§6, pretrained §4). */
 export const modelSchema = z
   .object({
-    extractor: z
-      .object({
-        type: z.literal('multiresnet').default('multiresnet'),
-        branches: z.array(branchSchema).min(1),
-        emb_base_size: int().positive().default(128),
-        use_bias: z.boolean().default(false),
-      })
-      .strict(),
+    extractor: z.union([multiresnetSchema, pretrainedExtractorSchema]),
     loss: z
       .object({
         type: z.enum(['scadacos', 'adacos', 'arcface', 'adaproj']).default('scadacos'),
@@ -95,6 +113,8 @@ export const trainerSchema = z
     lr_min: z.number().nonnegative().default(0),
     /** Deterministic kernels where the device has them (CUDA); CPU runs are reproducible anyway. */
     deterministic: z.boolean().default(true),
+    /** bf16: bfloat16 autocast of forward and loss on CUDA (ASDKit trains in fp32). */
+    precision: z.enum(['fp32', 'bf16']).default('fp32'),
     /** interval_epoch checkpoints every this many epochs. */
     interval_epochs: int().positive().default(4),
     /** Folder under model/: `all` = one model for every machine. */
@@ -119,6 +139,15 @@ export const datamoduleSchema = z
 /** Extraction from the trained model's checkpoint (`infer_ver` is the ckpt_ver). */
 export const restoreSchema = z.object({ type: z.literal('restore') }).strict();
 
+/** A frozen BEATs / EAT encoder (raw_beats, raw_eat; spec pretrained §6). */
+export const pretrainedFrontendSchema = z
+  .object({
+    type: z.literal('pretrained'),
+    encoder: z.enum(['beats', 'eat']),
+    checkpoint: z.string(),
+  })
+  .strict();
+
 export const runConfigSchema = z
   .object({
     recipe: z.string(),
@@ -135,9 +164,11 @@ export const runConfigSchema = z
     overwrite: z.boolean().default(false),
     extract: z
       .object({
-        frontend: z.discriminatedUnion('type', [stftPoolSchema, restoreSchema]),
+        frontend: z.discriminatedUnion('type', [stftPoolSchema, restoreSchema, pretrainedFrontendSchema]),
         sec: z.union([z.number().positive(), z.string()]).optional(),
         batch_size: z.number().int().positive().default(64),
+        /** bf16: bfloat16 autocast of trained / pretrained models on CUDA. */
+        precision: z.enum(['fp32', 'bf16']).default('fp32'),
       })
       .strict(),
     model: modelSchema.optional(),
@@ -162,6 +193,7 @@ export type RunConfig = z.infer<typeof runConfigSchema>;
 export type RunConfigInput = z.input<typeof runConfigSchema>;
 
 export type ModelSection = z.infer<typeof modelSchema>;
+export type PretrainedExtractorSection = z.infer<typeof pretrainedExtractorSchema>;
 export type TrainerSection = z.infer<typeof trainerSchema>;
 export type AeSection = z.infer<typeof aeSchema>;
 export type DatamoduleSection = z.infer<typeof datamoduleSchema>;

@@ -1,8 +1,8 @@
 /** A resolved run config's model/trainer/datamodule sections → the train step's options. */
 import type { Dcase } from '../dcase/index.js';
 import { hash32 } from '../data/synth/rng.js';
-import type { AeTrainStepOptions, TrainStepOptions } from '../steps/train.js';
-import type { AeConfig, ModelConfig } from '../train/model.js';
+import type { AeTrainStepOptions, DisArchitecture, TrainStepOptions } from '../steps/train.js';
+import type { AeConfig } from '../train/model.js';
 import type { AeSection, ModelSection, RunConfig } from './schema.js';
 
 /** Seeds may be folder names ("0", "trial-a"); non-numeric ones are hashed. */
@@ -10,28 +10,46 @@ export function numericSeed(seed: number | string): number {
   return typeof seed === 'number' ? seed : /^\d+$/.test(seed) ? Number(seed) : hash32(seed);
 }
 
-export function modelConfigOf(m: ModelSection): Omit<ModelConfig, 'numClasses' | 'secSamples'> {
+/** The architecture of a model section: a MultiResNet (dis_spec_*) or a pretrained encoder with LoRA (dis_beats/eat_*). */
+export function modelConfigOf(m: ModelSection): TrainStepOptions['model'] {
+  const x = m.extractor;
+  if (!('checkpoint' in x)) return multiresnetConfigOf(m);
+  if (m.technique.type !== 'none') throw new Error(`model.technique ${m.technique.type} needs the multiresnet extractor`);
   return {
-    branches: m.extractor.branches.map((b) =>
+    encoder: x.type,
+    checkpoint: x.checkpoint,
+    loraRank: x.lora_r,
+    loraAlpha: x.lora_alpha,
+    projection: x.projection,
+    embedSize: x.embed_size,
+    keepBnStats: x.keep_bn_stats,
+    head: headOf(m),
+    mixupProb: m.mixup_prob,
+  };
+}
+
+/** A MultiResNet model section's DisModel architecture (errors for a pretrained extractor). */
+export function multiresnetConfigOf(m: ModelSection): DisArchitecture {
+  const x = m.extractor;
+  if ('checkpoint' in x) throw new Error(`model.extractor.type ${x.type} is not a multiresnet`);
+  return {
+    branches: x.branches.map((b) =>
       b.kind === 'fft' ? { kind: 'fft', kernel: b.kernel, stride: b.stride, dilation: b.dilation } : { kind: 'stft', nFft: b.n_fft, hopLength: b.hop_length },
     ),
-    embedSizePerBranch: m.extractor.emb_base_size,
-    useBias: m.extractor.use_bias,
-    head: {
-      type: m.loss.type,
-      nSubclusters: m.loss.n_subclusters,
-      subspaceDim: m.loss.subspace_dim,
-      margin: m.loss.margin,
-      scale: m.loss.scale,
-      trainable: m.loss.trainable,
-      dynamic: m.loss.dynamic,
-    },
+    embedSizePerBranch: x.emb_base_size,
+    useBias: x.use_bias,
+    head: headOf(m),
     mixupProb: m.mixup_prob,
     technique: m.technique.type,
     featexProb: m.technique.prob,
     subspaceEmbedSize: m.technique.subspace_embed_size,
     auxWeight: m.technique.weight,
   };
+}
+
+function headOf(m: ModelSection) {
+  const l = m.loss;
+  return { type: l.type, nSubclusters: l.n_subclusters, subspaceDim: l.subspace_dim, margin: l.margin, scale: l.scale, trainable: l.trainable, dynamic: l.dynamic };
 }
 
 export function aeConfigOf(a: AeSection): AeConfig {
@@ -51,6 +69,7 @@ function settingsOf(c: RunConfig): TrainStepOptions['settings'] {
     cosineSteps: t.cosine_steps,
     lrMin: t.lr_min,
     deterministic: t.deterministic,
+    precision: t.precision,
     batchSize: d.batch_size,
     seed: numericSeed(c.seed),
     ioThreads: d.io_threads,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { cropSamples, resolveSec, type SplitTT } from '../dcase/index.js';
 import { listClips } from '../data/clips.js';
 import { writeNpz, type NpyArray } from '../io/npz.js';
-import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
+import { ensureThreads, native, runJob, type NativeFrontendConfig, type Precision, type TensorLike } from '../native/index.js';
 import { filesMatching, SkipError } from '../util/files.js';
 import type { AnyModel } from '../train/model.js';
 import type { StepControl } from './common.js';
@@ -19,6 +19,8 @@ export interface ExtractOptions extends RunIds, StepControl {
   /** Clip length: seconds, a `dcase202x` name, or "all" (default: the run's dcase). */
   sec?: number | string;
   batchSize?: number;
+  /** Models only: bf16 autocast on CUDA. */
+  precision?: Precision;
   overwrite?: boolean;
 }
 
@@ -44,7 +46,8 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
 
   if (!o.frontend === !o.model) throw new Error('extract: give either a frontend or a model');
   const sec = resolveSec(o.sec ?? o.dcase);
-  const length = o.model?.kind === 'dis' ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
+  // Clip models (dis, pretrained) take their own fixed length; the AE and raw features take `sec`.
+  const length = o.model && o.model.kind !== 'ae' ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
   const lists = await Promise.all(SPLITS.map((s) => listClips(o.dataDir, o.dcase, o.machine, s)));
   const total = lists[0].paths.length + lists[1].paths.length;
   ensureThreads();
@@ -60,7 +63,7 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult> {
     const onProgress = o.onProgress ? (done: number) => o.onProgress!(base + done, total) : undefined;
     const batchSize = o.batchSize ?? 64;
     const out = o.model
-      ? await o.model.extractFiles(paths, { length, batchSize, device: o.device, signal: o.signal, onProgress })
+      ? await o.model.extractFiles(paths, { length, batchSize, device: o.device, precision: o.precision, signal: o.signal, onProgress })
       : await runJob(() => addon.extractFiles(paths, { frontend: o.frontend!, length, batchSize, device: o.device ?? 'cpu' }, onProgress), o.signal);
     offset += paths.length;
     const arrays: Array<[string, NpyArray]> = Object.entries(out).map(([k, t]) => [k, toNpy(t)]);

@@ -16,9 +16,11 @@ import { auc } from '../metrics/auc.js';
 import type { NativeEpochResult, NativeTrainOptions, StepMetrics } from '../native/index.js';
 import { bestCheckpoints, bestName, intervalName, LAST_CKPT } from '../train/checkpoint.js';
 import { AeModel, DisModel, loadModel, type AeConfig, type AnyModel, type CheckpointInfo, type ModelConfig } from '../train/model.js';
+import { PretrainedModel, type PretrainedConfig } from '../train/pretrained_model.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
 import { readText, SkipError, writeAtomic } from '../util/files.js';
 import type { StepControl } from './common.js';
+import { refreshTrainingCurves } from './curves.js';
 import { versionDir, type RunIds } from './paths.js';
 
 export interface TrainStepOptions extends Omit<RunIds, 'inferVer'>, StepControl {
@@ -28,7 +30,7 @@ export interface TrainStepOptions extends Omit<RunIds, 'inferVer'>, StepControl 
   /** Machines whose training clips form the dataset. */
   machines: string[];
   /** The architecture; `numClasses` and `secSamples` come from the label set and `sec`. */
-  model: Omit<ModelConfig, 'numClasses' | 'secSamples'>;
+  model: DisArchitecture | PretrainedArchitecture;
   /** Training window: seconds or a dcase name (default: the run's dcase). */
   sec?: number | string;
   labelDir?: string;
@@ -41,6 +43,10 @@ export interface TrainStepOptions extends Omit<RunIds, 'inferVer'>, StepControl 
   onStep?: (m: StepMetrics) => void;
   onEpoch?: (e: { epoch: number; loss: number; checkpoint: string }) => void;
 }
+
+export type DisArchitecture = Omit<ModelConfig, 'numClasses' | 'secSamples'>;
+export type PretrainedArchitecture = Omit<PretrainedConfig, 'numClasses' | 'secSamples'>;
+export const isPretrainedArchitecture = (m: TrainStepOptions['model']): m is PretrainedArchitecture => 'encoder' in m;
 
 export interface TrainStepResult {
   modelDir: string;
@@ -164,6 +170,7 @@ async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
       }
       if ((epoch + 1) % o.intervalEpochs === 0) await o.model.save(path.join(o.cdir, intervalName(epoch, r.lastLoss)), info);
       await o.model.save(o.lastFile, info, { withOptimizer: true });
+      await refreshTrainingCurves(o.mdir, epoch + 1 === o.maxEpochs || r.nonFinite);
       result.epochsRun += 1;
       result.lastLoss = r.lastLoss;
       o.onEpoch?.({ epoch, loss: r.lastLoss, checkpoint: o.lastFile, valid });
@@ -178,7 +185,7 @@ async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
   return result;
 }
 
-/** Trains a dis_* model on the training clips of all machines (one model, `model/all`). */
+/** Trains a dis_* model (MultiResNet, or BEATs / EAT with LoRA) on the training clips of all machines (one model, `model/all`). */
 export async function train(o: TrainStepOptions): Promise<TrainStepResult> {
   const ids = { resultDir: o.resultDir, name: o.name, dcase: o.dcase, version: o.version, seed: o.seed };
   const { mdir, cdir, lastFile, previous } = await prepareModelDir(ids, o.modelVer ?? 'all', o.maxEpochs, o.overwrite);
@@ -199,8 +206,11 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult> {
   }
   if (paths.length === 0) throw new Error(`no training clips for ${o.machines.join(', ')} in ${o.dataDir}`);
 
-  const fresh = DisModel.create({ ...o.model, secSamples, numClasses: labels.num_class }, o.settings.seed ?? 0);
-  const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as DisModel;
+  const seed = o.settings.seed ?? 0;
+  const fresh = isPretrainedArchitecture(o.model)
+    ? await PretrainedModel.create({ ...o.model, secSamples, numClasses: labels.num_class }, seed)
+    : DisModel.create({ ...o.model, secSamples, numClasses: labels.num_class }, seed);
+  const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as DisModel | PretrainedModel;
   const data = { paths, labels: classes, numClasses: labels.num_class, length: secSamples };
   return trainingLoop({
     ...o,

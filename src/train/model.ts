@@ -1,178 +1,33 @@
 /**
  * The typed API of the trainable models: `DisModel` (MultiResNet + margin heads, the dis_*
- * recipes) and `AeModel` (the AE baseline). Build from a config, train epoch by epoch (progress,
+ * recipes), `AeModel` (the AE baseline) and `PretrainedModel` (BEATs / EAT, pretrained_model.ts). Build from a config, train epoch by epoch (progress,
  * AbortSignal), extract from files or waveforms, save/load self-describing safetensors
  * checkpoints (`loadModel` rebuilds either kind). The numerics run in the native addon, off the
  * event loop; one job at a time per model.
  */
-import { readSafetensors, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { readSafetensors } from '../io/safetensors.js';
+import { ensureThreads, native, runJob, type NativeAeConfig, type NativeEpochResult, type NativeModelConfig, type ProgressFn } from '../native/index.js';
 import {
-  ensureThreads,
-  native,
-  runJob,
-  type NativeAeConfig,
-  type NativeEpochResult,
-  type NativeModel,
-  type NativeModelConfig,
-  type NativeTrainOptions,
-  type ProgressFn,
-  type StepMetrics,
-  type TensorDict,
-  type TensorLike,
-} from '../native/index.js';
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_FORMAT_VERSION,
+  ClipModel,
+  TrainableModel,
+  type CheckpointInfo,
+  type EpochSettings,
+  type TrainSettingsWithEpochs,
+} from './trainable_model.js';
+import { PretrainedModel, type PretrainedConfig } from './pretrained_model.js';
+
+export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, TrainableModel, type CheckpointInfo, type TrainData, type RunOptions, type ModelKind } from './trainable_model.js';
+export type { StepMetrics, TrainSettings } from './trainable_model.js';
+
+export { PretrainedModel, type PretrainedConfig };
 
 export type ModelConfig = Omit<NativeModelConfig, 'seed'>;
 export type AeConfig = Omit<NativeAeConfig, 'seed'>;
-export type ModelKind = 'dis' | 'ae';
-export type { StepMetrics, NativeTrainOptions as TrainSettings };
-
-export const CHECKPOINT_FORMAT = 'asdkit.model';
-export const CHECKPOINT_FORMAT_VERSION = '1';
-const OPTIMIZER_PREFIX = 'optimizer.';
-
-/** What a checkpoint records beside the weights (all JSON-serialisable). */
-export interface CheckpointInfo {
-  epoch: number;
-  globalStep: number;
-  /** The monitored value: the last batch's `main` loss of the epoch (spec §7.5). */
-  loss: number;
-  train: NativeTrainOptions;
-  /** Free-form context: label set, run ids, max epochs, stop reason… */
-  extra?: Record<string, unknown>;
-}
-
-export interface TrainData {
-  paths: string[];
-  labels: ArrayLike<number>;
-  numClasses: number;
-  /** Samples per training window (default: the model's secSamples). */
-  length?: number;
-}
-
-export interface RunOptions {
-  device?: string;
-  signal?: AbortSignal;
-}
-
-type EpochSettings = NativeTrainOptions & RunOptions & { onStep?: (m: StepMetrics) => void };
-type TrainSettingsWithEpochs = EpochSettings & { epochs: number; onProgress?: ProgressFn };
-
-/** What both model kinds share: state, checkpoints, epoch training, extraction. */
-abstract class TrainableModel<C extends object> {
-  abstract readonly kind: ModelKind;
-
-  protected constructor(
-    readonly config: C,
-    readonly seed: number,
-    protected readonly handle: NativeModel,
-  ) {}
-
-  /** Parameter counts (trainable, frozen centres/scales) and buffer elements; `embedSize` = E. */
-  counts(): { trainable: number; frozen: number; buffers: number; embedSize: number } {
-    return this.handle.counts();
-  }
-
-  /** Parameters and buffers by ASDKit's state-dict names. */
-  stateDict(): TensorDict {
-    return this.handle.stateDict();
-  }
-
-  /** Writes an atomic safetensors checkpoint; `withOptimizer` adds the AdamW state for resuming. */
-  async save(file: string, info: CheckpointInfo, opts: { withOptimizer?: boolean } = {}): Promise<void> {
-    const tensors: Record<string, SafeTensor> = {};
-    for (const [name, t] of Object.entries(this.handle.stateDict())) tensors[name] = toSafe(t);
-    if (opts.withOptimizer) {
-      for (const [name, t] of Object.entries(this.handle.optimizerState().tensors)) tensors[OPTIMIZER_PREFIX + name] = toSafe(t);
-    }
-    await writeSafetensors(file, tensors, {
-      format: CHECKPOINT_FORMAT,
-      format_version: CHECKPOINT_FORMAT_VERSION,
-      kind: this.kind,
-      model_config: JSON.stringify(this.config),
-      seed: String(this.seed),
-      info: JSON.stringify(info),
-    });
-  }
-
-  /** Loads weights (and optionally the optimiser state) from tensors of a checkpoint. */
-  loadState(tensors: Record<string, SafeTensor>, info: CheckpointInfo, withOptimizer: boolean): void {
-    const weights: TensorDict = {};
-    const optimizer: TensorDict = {};
-    for (const [name, t] of Object.entries(tensors)) {
-      if (t.data instanceof Uint8Array) throw new Error(`tensor ${name}: U8 tensors are not model state`);
-      if (name.startsWith(OPTIMIZER_PREFIX)) optimizer[name.slice(OPTIMIZER_PREFIX.length)] = { data: t.data, shape: t.shape };
-      else weights[name] = { data: t.data, shape: t.shape };
-    }
-    const withOpt = withOptimizer && Object.keys(optimizer).length > 0;
-    this.handle.loadState(weights, withOpt ? { tensors: optimizer, globalStep: info.globalStep, options: info.train } : undefined);
-  }
-
-  protected runEpoch(data: Parameters<NativeModel['trainEpoch']>[0], epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
-    const { signal, onStep, device, ...opts } = settings;
-    return runJob(() => this.handle.trainEpoch(data, { ...opts, epoch, device: device ?? 'cpu' }, onStep), signal);
-  }
-
-  /** Repeats `trainEpoch` for `epochs` epochs in memory (no checkpoints; the train step adds those). */
-  protected async trainEpochs(
-    stepsPerEpoch: number,
-    epoch: (e: number, s: EpochSettings) => Promise<NativeEpochResult>,
-    settings: TrainSettingsWithEpochs,
-  ): Promise<NativeEpochResult[]> {
-    const { epochs, onProgress, onStep, ...rest } = settings;
-    const out: NativeEpochResult[] = [];
-    // Step events arrive asynchronously (possibly after their epoch settles): report only advances.
-    let reported = 0;
-    const progress = (done: number) => {
-      if (done > reported) onProgress?.((reported = done), epochs * stepsPerEpoch);
-    };
-    for (let e = 0; e < epochs; e++) {
-      const r = await epoch(e, {
-        ...rest,
-        onStep: (m) => {
-          onStep?.(m);
-          progress(e * stepsPerEpoch + m.batch + 1);
-        },
-      });
-      progress((e + 1) * stepsPerEpoch);
-      out.push(r);
-      if (r.nonFinite) break;
-    }
-    return out;
-  }
-
-  /**
-   * Runs the model in eval mode over audio files, each tiled/cropped (offset 0) to `length`
-   * samples: `embed` (N, E), plus `AS-recon` (N) for the AE.
-   */
-  async extractFiles(
-    paths: string[],
-    opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {},
-  ): Promise<Record<string, TensorLike>> {
-    return runJob(
-      () => this.handle.embedFiles(paths, { length: opts.length, batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu' }, opts.onProgress),
-      opts.signal,
-    );
-  }
-
-  /** The embeddings (N, E) of audio files (see extractFiles). */
-  async embedFiles(paths: string[], opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {}): Promise<TensorLike> {
-    return (await this.extractFiles(paths, opts)).embed;
-  }
-
-  /** The outputs for waveforms already in memory (equal-length Float32Arrays). */
-  async extract(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<Record<string, TensorLike>> {
-    const wave = Array.isArray(waves) ? stack(waves) : waves;
-    return runJob(() => this.handle.embed(wave, { batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu' }), opts.signal);
-  }
-
-  /** The embeddings of waveforms already in memory. */
-  async embed(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<TensorLike> {
-    return (await this.extract(waves, opts)).embed;
-  }
-}
 
 /** MultiResNet + margin heads (the dis_* recipes). */
-export class DisModel extends TrainableModel<ModelConfig> {
+export class DisModel extends ClipModel<ModelConfig> {
   readonly kind = 'dis' as const;
 
   /** A freshly initialised model; `seed` fixes the initialisation. */
@@ -188,20 +43,6 @@ export class DisModel extends TrainableModel<ModelConfig> {
     return { model: r.model, info: r.info };
   }
 
-  /**
-   * Trains one epoch (0-based `epoch`) on labelled clips; the optimiser/loader settings of the
-   * first call (or of a loaded checkpoint) stay in force. `onStep` gets live metrics; the result
-   * holds all of them. On abort the in-memory model is mid-epoch: reload the last checkpoint.
-   */
-  async trainEpoch(data: TrainData, epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
-    return this.runEpoch({ paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length }, epoch, settings);
-  }
-
-  /** Trains `epochs` epochs in memory (no checkpoints; see the train step for files and resume). */
-  async train(data: TrainData, settings: TrainSettingsWithEpochs): Promise<NativeEpochResult[]> {
-    const steps = Math.ceil(data.paths.length / (settings.batchSize ?? 64));
-    return this.trainEpochs(steps, (e, s) => this.trainEpoch(data, e, s), settings);
-  }
 }
 
 /** The AE baseline: AE_MLP on 5-frame log-mel vectors (spec §3). */
@@ -232,7 +73,7 @@ export class AeModel extends TrainableModel<AeConfig> {
   }
 }
 
-export type AnyModel = DisModel | AeModel;
+export type AnyModel = DisModel | AeModel | PretrainedModel;
 
 /** Rebuilds the model of a checkpoint (either kind); errors name the file. */
 export async function loadModel(file: string, opts: { withOptimizer?: boolean } = {}): Promise<{ model: AnyModel; info: CheckpointInfo }> {
@@ -252,6 +93,7 @@ export async function loadModel(file: string, opts: { withOptimizer?: boolean } 
   let model: AnyModel;
   if (metadata.kind === 'ae') model = AeModel.create(config as AeConfig, seed);
   else if (metadata.kind === 'dis') model = DisModel.create(config as ModelConfig, seed);
+  else if (metadata.kind === 'pretrained') model = await PretrainedModel.create(config as PretrainedConfig, seed);
   else throw new Error(`${file}: unknown model kind "${metadata.kind}"`);
   try {
     model.loadState(tensors, info, opts.withOptimizer ?? false);
@@ -261,18 +103,3 @@ export async function loadModel(file: string, opts: { withOptimizer?: boolean } 
   return { model, info };
 }
 
-function stack(waves: Float32Array[]): TensorLike {
-  const L = waves[0]?.length ?? 0;
-  const data = new Float32Array(waves.length * L);
-  waves.forEach((w, i) => {
-    if (w.length !== L) throw new Error(`embed: waveform ${i} has ${w.length} samples, the first has ${L}`);
-    data.set(w, i * L);
-  });
-  return { data, shape: [waves.length, L] };
-}
-
-function toSafe(t: TensorDict[string]): SafeTensor {
-  const d = t.data;
-  const dtype = d instanceof Float32Array ? 'F32' : d instanceof Float64Array ? 'F64' : d instanceof BigInt64Array ? 'I64' : 'I32';
-  return { dtype, shape: t.shape, data: d };
-}

@@ -1,6 +1,8 @@
 #include "common/runtime.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include <thread>
 
@@ -41,5 +43,45 @@ int set_num_threads(int n) {
 }
 
 int get_num_threads() { return at::get_num_threads(); }
+
+}  // namespace asd
+
+namespace asd {
+
+// LibTorch 2.4 replaced the CUDA-specific autocast setters with per-device-type ones.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define ASDKIT_AUTOCAST_PER_DEVICE 1
+#endif
+
+Bf16Autocast::Bf16Autocast(const torch::Device& device, bool enabled) {
+  if (!enabled) return;
+  if (!device.is_cuda()) throw std::invalid_argument("bf16 mixed precision needs a CUDA device (got " + device.str() + ")");
+#ifdef ASDKIT_AUTOCAST_PER_DEVICE
+  prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+  prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+  prev_enabled_ = at::autocast::is_enabled();
+  prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+  at::autocast::set_enabled(true);
+#endif
+  at::autocast::increment_nesting();
+  active_ = true;
+}
+
+Bf16Autocast::~Bf16Autocast() {
+  if (!active_) return;
+  // Casted weights are cached while autocast is on; drop them when the outermost scope ends.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#ifdef ASDKIT_AUTOCAST_PER_DEVICE
+  at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
+  at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
+#else
+  at::autocast::set_enabled(prev_enabled_);
+  at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+#endif
+}
 
 }  // namespace asd

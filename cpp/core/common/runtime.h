@@ -39,6 +39,21 @@ struct CancelToken {
 // Called from the worker thread; must be cheap and thread-safe.
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
+// bf16 autocast (CUDA only) for the work this thread does while the scope lives: matrix products
+// and convolutions in bfloat16, reductions and losses in float32, as torch.autocast does. With
+// `enabled` false it does nothing; on a non-CUDA device it throws std::invalid_argument.
+class Bf16Autocast {
+ public:
+  Bf16Autocast(const torch::Device& device, bool enabled);
+  ~Bf16Autocast();
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool active_ = false, prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kHalf;
+};
+
 // Context passed to every long core call.
 struct RunContext {
   torch::Device device = torch::kCPU;

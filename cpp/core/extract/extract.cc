@@ -17,7 +17,7 @@ class OutputConcat {
       parts_.resize(out.size());
     }
     if (out.size() != names_.size()) throw std::logic_error("frontend returned a different set of outputs");
-    for (size_t i = 0; i < out.size(); ++i) parts_[i].push_back(out[i].second.to(torch::kCPU));
+    for (size_t i = 0; i < out.size(); ++i) parts_[i].push_back(out[i].second.to(torch::kCPU).to(torch::kFloat32));
   }
   Outputs result() {
     Outputs r;
@@ -39,6 +39,7 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
     throw std::invalid_argument("extracting whole clips (no crop length) needs batch_size 1");
   }
   torch::NoGradGuard no_grad;
+  Bf16Autocast autocast(ctx.device, opts.bf16);
   frontend.to(ctx.device);
   const int64_t n = static_cast<int64_t>(paths.size());
   RunContext io_ctx;  // decoding reports no progress of its own; cancellation still applies
@@ -65,9 +66,11 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
   return outputs.result();
 }
 
-Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, int64_t batch_size, const RunContext& ctx) {
+Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, const ExtractOptions& opts, const RunContext& ctx) {
+  const int64_t batch_size = opts.batch_size;
   if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive");
   torch::NoGradGuard no_grad;
+  Bf16Autocast autocast(ctx.device, opts.bf16);
   frontend.to(ctx.device);
   const int64_t n = wave.size(0);
   OutputConcat outputs;

@@ -14,6 +14,7 @@ struct ExtractOptions {
   int64_t length = 0;      // samples after crop/tile (int(16000 * sec)); 0 = keep each clip whole
   int64_t batch_size = 64;
   int io_threads = 2;      // decoder threads per batch
+  bool bf16 = false;       // bf16 autocast (CUDA only; outputs are returned as float32)
 };
 
 // Runs `frontend` over `paths` (in order) and returns each output concatenated over batches, on
@@ -24,6 +25,6 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
 // Runs `frontend` over waveforms already in memory, (N, L) on any device, `batch_size` rows at a
 // time on ctx.device, and concatenates each output on the CPU. Progress in rows; cancellation
 // between batches.
-Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, int64_t batch_size, const RunContext& ctx);
+Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, const ExtractOptions& opts, const RunContext& ctx);
 
 }  // namespace asd::extract

@@ -1,15 +1,18 @@
-// A trained DisModel as an extract::Frontend (spec frontends-and-training §8): eval mode (BN
-// running statistics, no augmentation), `embed` only — the heads are not used at extraction.
+// A trained clip model (DisModel, PretrainedModel: anything with `embed(wave)`) as an
+// extract::Frontend (spec frontends-and-training §8): eval mode (BN running statistics, no
+// augmentation, no stochastic layers), `embed` only — the loss heads are not used at extraction.
 #pragma once
 
+#include <utility>
+
 #include "extract/frontend.h"
-#include "train/dis_model.h"
 
 namespace asd::extract {
 
+template <class Model>
 class ModelFrontend : public Frontend {
  public:
-  explicit ModelFrontend(train::DisModel model) : model_(std::move(model)) {}
+  explicit ModelFrontend(Model model) : model_(std::move(model)) {}
   Outputs forward(const torch::Tensor& wave) override {
     model_->eval();
     return {{"embed", model_->embed(wave)}};
@@ -17,7 +20,7 @@ class ModelFrontend : public Frontend {
   void to(torch::Device device) override { model_->to(device); }
 
  private:
-  train::DisModel model_;
+  Model model_;
 };
 
 }  // namespace asd::extract

@@ -18,7 +18,7 @@ DisModelImpl::DisModelImpl(const DisModelConfig& config)
   extractor = register_module("extractor", nn::MultiResNet(config.extractor));
   const int64_t E = config.extractor.embed_size();
   head_dict = register_module("head_dict", torch::nn::ModuleDict());
-  head_dict->update({{"main", make_head(config.n_classes, E, config.head.trainable)}});
+  head_dict->update({{"main", make_margin_head(config_.head, config.n_classes, E, config.head.trainable)}});
   if (config.technique != DisModelConfig::Technique::kNone) {
     require(config.subspace_embed_size > 0 && E % config.subspace_embed_size == 0,
             "the embedding size " + std::to_string(E) + " is not a multiple of subspace_embed_size " +
@@ -28,17 +28,16 @@ DisModelImpl::DisModelImpl(const DisModelConfig& config)
   if (config.technique == DisModelConfig::Technique::kFeatEx) {
     // Same loss class as the main head over (n+1)·C classes, always trainable (§6.3).
     featex_head_dict = register_module("featex_head_dict", torch::nn::ModuleDict());
-    featex_head_dict->update({{"main", make_head(config.n_classes * (n_sub + 1), E, true)}});
+    featex_head_dict->update({{"main", make_margin_head(config_.head, config.n_classes * (n_sub + 1), E, true)}});
   } else if (config.technique == DisModelConfig::Technique::kSubspace) {
     subspace_head_dict = register_module("subspace_head_dict", torch::nn::ModuleDict());
     torch::nn::ModuleList slices;
-    for (int64_t i = 0; i < n_sub; ++i) slices->push_back(make_head(config.n_classes, config.subspace_embed_size, true));
+    for (int64_t i = 0; i < n_sub; ++i) slices->push_back(make_margin_head(config_.head, config.n_classes, config.subspace_embed_size, true));
     subspace_head_dict->update({{"main", slices.ptr()}});
   }
 }
 
-std::shared_ptr<losses::MarginHead> DisModelImpl::make_head(int64_t n_classes, int64_t embed_dim, bool trainable) const {
-  const HeadConfig& h = config_.head;
+std::shared_ptr<losses::MarginHead> make_margin_head(const HeadConfig& h, int64_t n_classes, int64_t embed_dim, bool trainable) {
   if (h.type == "scadacos") {
     losses::SCAdaCosOptions o;
     o.n_classes = n_classes, o.embed_dim = embed_dim, o.n_subclusters = h.n_subclusters;
@@ -61,7 +60,7 @@ std::shared_ptr<losses::MarginHead> DisModelImpl::make_head(int64_t n_classes, i
     o.trainable = trainable, o.dynamic = h.dynamic;
     return std::make_shared<losses::AdaProj>(o);
   }
-  throw std::invalid_argument("DisModel: unknown loss head \"" + h.type + "\" (scadacos, adacos, arcface, adaproj)");
+  throw std::invalid_argument("unknown loss head \"" + h.type + "\" (scadacos, adacos, arcface, adaproj)");
 }
 
 losses::MarginHead& DisModelImpl::head(torch::nn::ModuleDict& dict, const std::string& key) {

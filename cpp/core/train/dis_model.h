@@ -40,6 +40,10 @@ struct DisModelConfig {
   double aux_weight = 1.0;       // weight of the FeatEx / subspace term(s)
 };
 
+// The margin-loss head a config names (scadacos, adacos, arcface, adaproj) over `embed_dim`-wide
+// embeddings; throws std::invalid_argument for an unknown type.
+std::shared_ptr<losses::MarginHead> make_margin_head(const HeadConfig& h, int64_t n_classes, int64_t embed_dim, bool trainable);
+
 class DisModelImpl : public TrainableImpl {
  public:
   // Throws std::invalid_argument for an unusable config (unknown head, n_classes < 2, an
@@ -67,7 +71,6 @@ class DisModelImpl : public TrainableImpl {
   torch::nn::ModuleDict subspace_head_dict{nullptr};  // subspace only: main → ModuleList
 
  private:
-  std::shared_ptr<losses::MarginHead> make_head(int64_t n_classes, int64_t embed_dim, bool trainable) const;
   losses::MarginHead& head(torch::nn::ModuleDict& dict, const std::string& key);
   DisModelConfig config_;
   augment::Mixup mixup_;

@@ -39,6 +39,7 @@ EpochResult Trainer::run_epoch(BatchSource& loader, int64_t epoch, const RunCont
                                const std::function<void(const StepMetrics&)>& on_step) {
   at::globalContext().setDeterministicAlgorithms(options_.deterministic, /*warn_only=*/true);
   at::globalContext().setBenchmarkCuDNN(false);
+  Bf16Autocast autocast(ctx.device, options_.bf16);
   model_->to(ctx.device);
   model_->train();
   const auto params = model_->parameters();

@@ -35,7 +35,7 @@ export const formatCommand: CommandModule<object, FormatArgs> = {
   describe: 'build <data-dir>/formatted/<dcase> from the downloaded <data-dir>/original/<dcase>',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, e.g. dcase2023' })
+      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2025' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'holds original/ and formatted/' })
       .option('link-mode', { choices: LINK_MODES, default: 'symlink' as LinkMode, describe: 'how formatted files refer to the originals' })
       .option('undo', { type: 'boolean', describe: 'move the files of an earlier --link-mode mv run back' })
@@ -57,6 +57,7 @@ export const formatCommand: CommandModule<object, FormatArgs> = {
       });
       bar.stop();
       for (const line of countsTable(r.counts)) console.log(line);
+      if (r.supplemental > 0) console.log(`supplemental clips (in <machine>/supplemental/, not in train or test): ${r.supplemental}`);
       console.log(`${r.root}: ${r.written} written, ${r.skipped} already in place (${r.linkMode})`);
       for (const w of await checkCounts(dcase, r.counts, { strict: a.strictCounts })) console.error(`warning: ${w}`);
     } finally {
@@ -78,7 +79,7 @@ export const labelCommand: CommandModule<object, LabelArgs> = {
   describe: 'write the class-label dictionary <out-dir>/<dcase>/<preset>.json of a formatted dataset',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, e.g. dcase2023' })
+      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2025' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'reads <data-dir>/formatted/<dcase>/raw' })
       .option('out-dir', { type: 'string', default: 'labels' })
       .option('preset', { choices: LABEL_PRESETS, default: 'main' as LabelPreset, describe: 'main: machine/section/attribute/domain (2020: machine/section)' })

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { assertDcase } from '../../dcase/index.js';
-import { synthesize } from '../../data/synth/index.js';
+import { SYNTH_LAYOUTS, synthesize, type SynthLayout } from '../../data/synth/index.js';
 import { native, nativePath, setThreads } from '../../native/index.js';
 import { resolveRunConfig } from '../../recipes/registry.js';
 import { runWithOutput } from './run.js';
@@ -11,6 +11,7 @@ import { interruptSignal, progressBar } from '../progress.js';
 interface SynthArgs {
   dcase: string;
   dataDir: string;
+  layout: SynthLayout;
   seed: number;
   size: 'tiny' | 'small' | 'dcase';
   machine?: string[];
@@ -21,14 +22,18 @@ interface SynthArgs {
 
 export const synthCommand: CommandModule<object, SynthArgs> = {
   command: 'synth',
-  describe: 'write a synthetic DCASE-style dataset (formatted layout, 16 kHz WAV)',
+  describe: 'write a synthetic DCASE-style dataset (16 kHz WAV), formatted or as downloaded',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', default: 'dcase2023', describe: 'naming and layout conventions of this edition' })
-      .option('data-dir', { type: 'string', default: 'data', describe: 'writes <data-dir>/formatted/<dcase>/raw/...' })
+      .option('dcase', { type: 'string', default: 'dcase2023', describe: 'naming and layout conventions of this edition (dcase2020 … dcase2025)' })
+      .option('data-dir', { type: 'string', default: 'data', describe: 'writes <data-dir>/formatted/<dcase>/raw/... or <data-dir>/original/<dcase>/...' })
+      .option('layout', {
+        choices: SYNTH_LAYOUTS, default: 'formatted' as SynthLayout,
+        describe: 'formatted: ready for the recipes; original: as `asdkit download` leaves it (real eval file names), for `asdkit format`',
+      })
       .option('seed', { type: 'number', default: 0 })
       .option('size', { choices: ['tiny', 'small', 'dcase'] as const, default: 'tiny' as const, describe: 'tiny: seconds; dcase: full scale' })
-      .option('machine', { type: 'string', array: true, describe: 'machine types (default depends on size)' })
+      .option('machine', { type: 'string', array: true, describe: 'machine types (default: by size; every one for --layout original)' })
       .option('seconds', { type: 'number', describe: 'clip length in seconds' })
       .option('anomaly-strength', { type: 'number', describe: '0..1, how audible anomalies are' })
       .option('overwrite', { type: 'boolean' })
@@ -36,12 +41,13 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
   handler: async (a) => {
     const bar = progressBar('synth');
     const r = await synthesize({
-      dataDir: a.dataDir, dcase: assertDcase(a.dcase), seed: a.seed, size: a.size, machines: a.machine,
+      dataDir: a.dataDir, dcase: assertDcase(a.dcase), layout: a.layout, seed: a.seed, size: a.size, machines: a.machine,
       seconds: a.seconds, anomalyStrength: a.anomalyStrength, overwrite: a.overwrite,
       onProgress: (d, t) => bar.update(d, t), signal: interruptSignal(),
     });
     bar.stop();
     console.log(`wrote ${r.files} clips under ${r.root}`);
+    if (r.skipped.length > 0) console.log(`left ${r.skipped.length} existing machine folders alone (--overwrite regenerates them)`);
   },
 };
 

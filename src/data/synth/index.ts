@@ -1,28 +1,43 @@
 /**
- * Synthetic DCASE Task 2 dataset generator: writes the formatted layout
- * `<dataDir>/formatted/<dcase>/raw/<machine>/{train,test}/<unified name>.wav` (16 kHz mono 16-bit)
- * with each edition's naming conventions, so the toolkit can be demonstrated, tested and
- * benchmarked without the real (large, licensed) data.
+ * Synthetic DCASE Task 2 dataset generator (16 kHz mono 16-bit WAV) with each edition's naming
+ * conventions, so the toolkit can be demonstrated, tested and benchmarked without the real
+ * (large, licensed) data. Two layouts:
+ * - `formatted`: `<dataDir>/formatted/<dcase>/raw/<machine>/{train,test}/<unified name>.wav`,
+ *   ready for the recipes;
+ * - `original`: `<dataDir>/original/<dcase>/{dev,eval}_data/raw/<machine>/...` as `asdkit
+ *   download` leaves it, with real evaluation file names from the ground-truth lists, ready for
+ *   `asdkit format` (see original.ts).
+ * 2025 machine folders also get `supplemental/` clips.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SAMPLE_RATE, assertDcase } from '../../dcase/index.js';
+import { SAMPLE_RATE, assertDcase, officialSections, recipeMachines } from '../../dcase/index.js';
 import type { Dcase } from '../../dcase/index.js';
 import { encodeWav16 } from '../wav.js';
+import { sourceFolders } from '../format.js';
+import { planOriginal } from './original.js';
 import { defaultCounts, defaultMachines, defaultSeconds, planMachine, speedFactor } from './plan.js';
 import type { ClipCounts, PlannedClip, SynthSize } from './plan.js';
 import { Rng, hash32 } from './rng.js';
 import { ANOMALY_KINDS, renderClip, soundClass } from './sound.js';
 import type { AnomalyKind } from './sound.js';
 
-export { ANOMALY_KINDS, defaultCounts, defaultMachines, defaultSeconds, planMachine };
+export { ANOMALY_KINDS, defaultCounts, defaultMachines, defaultSeconds, planMachine, planOriginal };
 export type { AnomalyKind, ClipCounts, PlannedClip, SynthSize };
+
+export type SynthLayout = 'formatted' | 'original';
+export const SYNTH_LAYOUTS: readonly SynthLayout[] = ['formatted', 'original'];
 
 export interface SynthOptions {
   dataDir: string;
   dcase: Dcase;
+  /** Default 'formatted'. */
+  layout?: SynthLayout;
   seed?: number; // default 0
-  /** Default: three machines for 'tiny', all of the year's machines otherwise. */
+  /**
+   * Default: formatted layout, three machines for 'tiny' and all of the year's otherwise;
+   * original layout, all of the year's (format needs every machine folder).
+   */
   machines?: string[];
   size?: 'tiny' | 'small' | 'dcase'; // default 'tiny'
   /** Training clips per section and domain (2020 has no target domain: `target` is ignored). */
@@ -33,20 +48,20 @@ export interface SynthOptions {
   seconds?: number;
   /** 0 (anomalies sound normal) … 1 (obvious); the default gives a baseline official score ≈ 0.75. */
   anomalyStrength?: number;
-  /** Regenerate machine folders that already exist (otherwise they are skipped). */
+  /** Regenerate machine folders that already exist (otherwise they are left alone). */
   overwrite?: boolean;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
 export interface SynthResult {
-  /** `<dataDir>/formatted/<dcase>/raw` */
+  /** `<dataDir>/formatted/<dcase>/raw` or `<dataDir>/original/<dcase>` */
   root: string;
   /** Files written by this call. */
   files: number;
-  /** Clip counts of the machines written by this call. */
-  perMachine: Record<string, { train: number; test: number }>;
-  /** Machines left alone because their folder existed (overwrite off). */
+  /** Clip counts of the machines written by this call (dev and eval together). */
+  perMachine: Record<string, { train: number; test: number; supplemental: number }>;
+  /** Machine folders left alone because they existed (overwrite off), relative to `root`. */
   skipped: string[];
 }
 
@@ -68,6 +83,8 @@ export function synthClip(
 ): { samples: Float32Array; anomaly?: AnomalyKind } {
   const rng = new Rng(hash32(o.seed, dcase, machine, clip.split, clip.name));
   const cls = soundClass(machine, clip.section, speedFactor(machine, clip.section, clip.speed), clip.mic, clip.domain === 'target');
+  // Supplemental clips stand for the clean recordings: the machine without background noise.
+  if (clip.split === 'supplemental') cls.ambient = 0;
   const anomaly = clip.label === 'anomaly' ? rng.pick(ANOMALY_KINDS) : undefined;
   const n = Math.round(o.seconds * SAMPLE_RATE);
   const samples = renderClip(cls, rng, n, SAMPLE_RATE, anomaly && { kind: anomaly, strength: o.anomalyStrength });
@@ -83,8 +100,37 @@ async function exists(p: string): Promise<boolean> {
   }
 }
 
+/** One machine folder, written as a whole: its sub-folders and clips (paths relative to it). */
+interface Unit {
+  machine: string;
+  /** The folder relative to the layout root. */
+  rel: string;
+  folders: string[];
+  clips: { clip: PlannedClip; file: string }[];
+}
+
+/** The machine folders of one machine type: one formatted folder, or one per subset it belongs to. */
+async function unitsOf(layout: SynthLayout, dcase: Dcase, machine: string, counts: ClipCounts): Promise<Unit[]> {
+  if (layout === 'formatted') {
+    const planned = planMachine(dcase, machine, counts);
+    const folders = [...new Set(['train', 'test', ...planned.map((c) => c.split)])];
+    return [{ machine, rel: machine, folders, clips: planned.map((clip) => ({ clip, file: path.join(clip.split, clip.name) })) }];
+  }
+  const planned = await planOriginal(dcase, machine, counts);
+  return (['dev', 'eval'] as const)
+    .filter((subset) => officialSections(dcase, machine, subset).length > 0)
+    .map((subset) => {
+      const mine = planned.filter((c) => c.subset === subset);
+      // The folders format demands exist even when a count is 0.
+      const folders = [...new Set([...sourceFolders(dcase), ...mine.map((c) => c.folder)])];
+      return { machine, rel: path.join(`${subset}_data`, 'raw', machine), folders, clips: mine.map((clip) => ({ clip, file: path.join(clip.folder, clip.file) })) };
+    });
+}
+
 export async function synthesize(o: SynthOptions): Promise<SynthResult> {
   const dcase = assertDcase(o.dcase);
+  const layout = o.layout ?? 'formatted';
+  if (!SYNTH_LAYOUTS.includes(layout)) throw new Error(`invalid layout "${layout}": expected ${SYNTH_LAYOUTS.join(' or ')}`);
   const size = o.size ?? 'tiny';
   if (!['tiny', 'small', 'dcase'].includes(size)) throw new Error(`invalid size "${size}": expected tiny, small or dcase`);
   const seed = o.seed ?? 0;
@@ -98,37 +144,37 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
   if (!(seconds > 0) || !Number.isFinite(seconds)) throw new Error(`seconds must be positive, got ${seconds}`);
   const anomalyStrength = o.anomalyStrength ?? DEFAULT_ANOMALY_STRENGTH;
   if (!(anomalyStrength >= 0 && anomalyStrength <= 1)) throw new Error(`anomalyStrength must be in [0, 1], got ${anomalyStrength}`);
-  const machines = o.machines ?? defaultMachines(dcase, size);
+  const machines = o.machines ?? (layout === 'original' ? recipeMachines(dcase) : defaultMachines(dcase, size));
   if (new Set(machines).size !== machines.length) throw new Error(`machines contains duplicates: ${machines.join(', ')}`);
 
-  const root = path.join(o.dataDir, 'formatted', dcase, 'raw');
+  // Machine folders are built aside in `base` (outside any folder the later steps scan) and
+  // renamed into place, so an interrupted run never leaves a partial folder a later run would skip.
+  const base = path.join(o.dataDir, layout, dcase);
+  const root = layout === 'formatted' ? path.join(base, 'raw') : base;
   const result: SynthResult = { root, files: 0, perMachine: {}, skipped: [] };
-  const todo: { machine: string; clips: PlannedClip[] }[] = [];
+  const todo: Unit[] = [];
   for (const machine of machines) {
-    const clips = planMachine(dcase, machine, counts); // validates the machine name first
-    if (!o.overwrite && (await exists(path.join(root, machine)))) result.skipped.push(machine);
-    else todo.push({ machine, clips });
+    for (const unit of await unitsOf(layout, dcase, machine, counts)) {
+      if (!o.overwrite && (await exists(path.join(root, unit.rel)))) result.skipped.push(unit.rel);
+      else todo.push(unit);
+    }
   }
-  const total = todo.reduce((s, m) => s + m.clips.length, 0);
+  const total = todo.reduce((s, u) => s + u.clips.length, 0);
   o.signal?.throwIfAborted();
 
-  for (const { machine, clips } of todo) {
-    // Build the folder aside and rename it into place, so an interrupted run never leaves a
-    // partial machine folder that a later run would skip.
-    const formatted = path.join(o.dataDir, 'formatted', dcase);
-    await fs.mkdir(formatted, { recursive: true });
-    const tmp = await fs.mkdtemp(path.join(formatted, `.synth-${machine}-`));
+  for (const unit of todo) {
+    await fs.mkdir(base, { recursive: true });
+    const tmp = await fs.mkdtemp(path.join(base, `.synth-${unit.machine}-`));
     const inflight = new Set<Promise<void>>();
     let failure: { error: unknown } | undefined;
     try {
-      await fs.mkdir(path.join(tmp, 'train'), { recursive: true });
-      await fs.mkdir(path.join(tmp, 'test'), { recursive: true });
-      for (const clip of clips) {
+      for (const f of unit.folders) await fs.mkdir(path.join(tmp, f), { recursive: true });
+      for (const { clip, file } of unit.clips) {
         o.signal?.throwIfAborted();
         if (failure) throw failure.error;
-        const { samples } = synthClip(dcase, machine, clip, { seed, seconds, anomalyStrength });
+        const { samples } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength });
         const p: Promise<void> = fs
-          .writeFile(path.join(tmp, clip.split, clip.name), encodeWav16(samples, SAMPLE_RATE))
+          .writeFile(path.join(tmp, file), encodeWav16(samples, SAMPLE_RATE))
           .then(() => {
             result.files++;
             o.onProgress?.(result.files, total);
@@ -144,8 +190,8 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
       await Promise.all(inflight);
       if (failure) throw failure.error;
       o.signal?.throwIfAborted();
-      const dest = path.join(root, machine);
-      await fs.mkdir(root, { recursive: true });
+      const dest = path.join(root, unit.rel);
+      await fs.mkdir(path.dirname(dest), { recursive: true });
       await fs.rm(dest, { recursive: true, force: true });
       await fs.rename(tmp, dest);
     } catch (e) {
@@ -153,8 +199,8 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
       await fs.rm(tmp, { recursive: true, force: true });
       throw e;
     }
-    const train = clips.filter((c) => c.split === 'train').length;
-    result.perMachine[machine] = { train, test: clips.length - train };
+    const n = (result.perMachine[unit.machine] ??= { train: 0, test: 0, supplemental: 0 });
+    for (const { clip } of unit.clips) n[clip.split]++;
   }
   return result;
 }

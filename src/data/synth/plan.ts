@@ -3,8 +3,9 @@
  * §1.2, §2.2, §3): sections, domains, clip-id widths and attribute strings in the unified names.
  * Everything here is seed-independent; only the audio content depends on the seed.
  */
-import { CLIP_SECONDS, buildClipName, officialSections, recipeMachines } from '../../dcase/index.js';
+import { CLIP_SECONDS, buildClipName, officialSections, oneSectionPerMachine, recipeMachines } from '../../dcase/index.js';
 import type { Dcase, SplitTT } from '../../dcase/index.js';
+import type { FormattedSplit } from '../format.js';
 import { Rng, hash32 } from './rng.js';
 
 export type SynthSize = 'tiny' | 'small' | 'dcase';
@@ -19,7 +20,8 @@ export interface ClipCounts {
 }
 
 export interface PlannedClip {
-  split: SplitTT;
+  /** 2025 also has supplemental clips (clean source-domain machine sound, no label). */
+  split: FormattedSplit;
   section: number;
   domain: Domain;
   label: Label;
@@ -35,7 +37,7 @@ export interface PlannedClip {
  * clips per section so their AUCs are not decided by a handful of pairs.
  */
 export function defaultCounts(dcase: Dcase, size: SynthSize): ClipCounts {
-  const oneSection = dcase === 'dcase2023' || dcase === 'dcase2024';
+  const oneSection = oneSectionPerMachine(dcase);
   switch (size) {
     case 'tiny':
       return oneSection ? { train: { source: 40, target: 4 }, test: 10 } : { train: { source: 12, target: 2 }, test: 8 };
@@ -53,7 +55,7 @@ export function defaultSeconds(dcase: Dcase, size: SynthSize): number {
   return size === 'tiny' ? 2 : CLIP_SECONDS[dcase];
 }
 
-/** Three machines for tiny (dev and eval types in 2023/2024, a `noAttribute` one in 2024); else all. */
+/** Three machines for tiny (dev and eval types from 2023, a `noAttribute` one from 2024); else all. */
 export function defaultMachines(dcase: Dcase, size: SynthSize): string[] {
   if (size !== 'tiny') return recipeMachines(dcase);
   const tiny: Record<Dcase, string[]> = {
@@ -62,6 +64,7 @@ export function defaultMachines(dcase: Dcase, size: SynthSize): string[] {
     dcase2022: ['bearing', 'fan', 'ToyCar'],
     dcase2023: ['bandsaw', 'fan', 'ToyCar'],
     dcase2024: ['3DPrinter', 'fan', 'gearbox'],
+    dcase2025: ['AutoTrash', 'bearing', 'fan'],
   };
   return tiny[dcase];
 }
@@ -78,11 +81,22 @@ const ATTR_KEY: Readonly<Record<string, string>> = {
   pump: 'spd', grinder: 'grs', shaker: 'speed', Vacuum: 'spd', RoboticArm: 'weight', '3DPrinter': 'spd',
 };
 
-/** 2024 machines whose released names hide the attribute (§1.2); BrushlessMotor only in train. */
+/**
+ * Machines whose released names hide the attribute (`noAttribute`). 2024 (§1.2): BrushlessMotor
+ * only in train. 2025 (the organisers' attribute correspondence files, README): dev bearing,
+ * slider, ToyTrain; eval AutoTrash, Polisher, ScrewFeeder, ToyPet in train only — their test
+ * names come from the ground-truth list, which shows the attributes.
+ */
 function hidesAttribute(dcase: Dcase, machine: string, split: SplitTT): boolean {
-  if (dcase !== 'dcase2024') return false;
-  if (machine === 'BrushlessMotor') return split === 'train';
-  return ['gearbox', 'slider', 'ToyTrain', 'AirCompressor', 'HoveringDrone', 'ToothBrush'].includes(machine);
+  if (dcase === 'dcase2024') {
+    if (machine === 'BrushlessMotor') return split === 'train';
+    return ['gearbox', 'slider', 'ToyTrain', 'AirCompressor', 'HoveringDrone', 'ToothBrush'].includes(machine);
+  }
+  if (dcase === 'dcase2025') {
+    if (['AutoTrash', 'Polisher', 'ScrewFeeder', 'ToyPet'].includes(machine)) return split === 'train';
+    return ['bearing', 'slider', 'ToyTrain'].includes(machine);
+  }
+  return false;
 }
 
 /**
@@ -100,6 +114,21 @@ export function sectionLevels(machine: string, section: number): { source: numbe
   };
 }
 
+/** Operating condition of the i-th clip of a section and domain: cycles so small sets cover every level and mic. */
+export function conditionOf(machine: string, section: number, domain: Domain, i: number): { speed: number; mic: number } {
+  const lv = sectionLevels(machine, section);
+  const levels = domain === 'source' ? lv.source : lv.target;
+  return { speed: levels[i % levels.length], mic: lv.mics[Math.floor(i / levels.length) % lv.mics.length] };
+}
+
+/**
+ * Name of a 2025 supplemental clip: the form the organisers' README shows
+ * (`section_00_machine_0001_.wav` …); the real names are unconfirmed, and format keeps any name.
+ */
+export function supplementalName(section: number, i: number): string {
+  return `section_${String(section).padStart(2, '0')}_machine_${String(i + 1).padStart(4, '0')}_.wav`;
+}
+
 /** Speed factor of a level relative to the section's middle source level (5 % per level). */
 export function speedFactor(machine: string, section: number, level: number): number {
   return 1 + 0.05 * (level - sectionLevels(machine, section).source[1]);
@@ -109,7 +138,10 @@ function attrString(machine: string, speed: number, mic: number): string {
   return `${ATTR_KEY[machine] ?? 'spd'}_${speed}${mic ? `_mic_${mic}` : ''}`;
 }
 
-/** All clips of one machine folder, train before test, sections ascending. */
+/**
+ * All clips of one machine folder, train before test (before 2025's supplemental clips, two per
+ * test clip of a cell as in the real data's 100 to 50), sections ascending.
+ */
 export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): PlannedClip[] {
   if (!recipeMachines(dcase).includes(machine)) {
     throw new Error(`unknown ${dcase} machine "${machine}": expected one of ${recipeMachines(dcase).join(', ')}`);
@@ -118,13 +150,9 @@ export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): 
   const idWidth = dcase === 'dcase2020' ? 8 : 4;
   const out: PlannedClip[] = [];
   const add = (split: SplitTT, section: number, domain: Domain, label: Label, n: number) => {
-    const lv = sectionLevels(machine, section);
-    const levels = domain === 'source' ? lv.source : lv.target;
     for (let i = 0; i < n; i++) {
-      // Cycle through conditions so every level and mic is represented in small sets.
-      const speed = levels[i % levels.length];
-      const mic = lv.mics[Math.floor(i / levels.length) % lv.mics.length];
-      // 2020 names and 2021 test names carry no attribute; some 2024 names hide it.
+      const { speed, mic } = conditionOf(machine, section, domain, i);
+      // 2020 names and 2021 test names carry no attribute; some 2024/2025 names hide it.
       const attr =
         dcase === 'dcase2020' || (dcase === 'dcase2021' && split === 'test')
           ? ''
@@ -142,6 +170,14 @@ export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): 
   }
   for (const s of sections) {
     for (const d of domains) for (const l of ['normal', 'anomaly'] as const) add('test', s, d, l, counts.test);
+  }
+  if (dcase === 'dcase2025') {
+    for (const section of sections) {
+      for (let i = 0; i < 2 * counts.test; i++) {
+        const c = conditionOf(machine, section, 'source', i);
+        out.push({ split: 'supplemental', section, domain: 'source', label: 'normal', name: supplementalName(section, i), ...c });
+      }
+    }
   }
   return out;
 }

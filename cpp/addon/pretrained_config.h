@@ -1,0 +1,15 @@
+// JS → C++ configuration of the pretrained-encoder models: the encoder's fields keep the official
+// checkpoint's names (BEATs `cfg`, EAT `cfg.model`), so TypeScript passes what it read from the file.
+#pragma once
+
+#include <napi.h>
+
+#include "train/pretrained_model.h"
+
+namespace asd::addon {
+
+// {encoder, encoderConfig, secSamples, loraRank, loraAlpha, projection, embedSize, numClasses,
+// head, mixupProb}; `head` is read by `head_of`. Throws Napi::TypeError on a wrong type.
+train::PretrainedModelConfig pretrained_config_from_js(const Napi::Object& o, train::HeadConfig head);
+
+}  // namespace asd::addon
