@@ -379,6 +379,38 @@ void test_load_errors() {
 
 }  // namespace
 
+// Dropout (all four kinds) in training: replayed from a seed, different across seeds, off in eval;
+// the seeded mask keeps about 1 − p of the entries and scales them by 1/(1 − p).
+void test_dropout() {
+  const Dict& z = vectors();
+  const torch::Tensor fbank = npz_get(z, "pre.fbank");
+  torch::NoGradGuard no_grad;
+  BeatsConfig c = small_config();
+  c.dropout = c.attention_dropout = c.activation_dropout = c.dropout_input = 0.1;
+  BeatsEncoder m = loaded_small(c);
+  m->train();
+  auto run = [&](uint64_t seed) {
+    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
+    return m->encode(fbank, nullptr, &g);
+  };
+  const torch::Tensor a = run(1);
+  EXPECT(run(1).equal(a));
+  EXPECT(max_abs_diff(run(2), a) > 1e-3);
+  EXPECT(max_abs_diff(a, npz_get(z, "out.features")) > 1e-3);
+  m->eval();
+  EXPECT(max_abs_diff(m->encode(fbank), npz_get(z, "out.features")) <= kTol);
+
+  at::Generator g = at::make_generator<at::CPUGeneratorImpl>(3);
+  const torch::Tensor ones = torch::ones({200, 500});
+  const torch::Tensor d = asd::nn::seeded_dropout(ones, 0.25, true, &g);
+  const double kept = (d != 0).to(torch::kDouble).mean().item<double>();
+  EXPECT(std::abs(kept - 0.75) < 0.01);
+  EXPECT(max_abs_diff(d.masked_select(d != 0), torch::full({(d != 0).sum().item<int64_t>()}, 1.0 / 0.75)) <= 1e-6);
+  EXPECT(asd::nn::seeded_dropout(ones, 0.25, false, &g).equal(ones));
+  c.dropout = 1.0;
+  EXPECT_THROWS(std::invalid_argument, "dropout probabilities", BeatsEncoder{c});
+}
+
 int main() {
   return run_tests({
       {"parity", test_parity},
@@ -388,6 +420,7 @@ int main() {
       {"iter3_counts_and_keys", test_iter3_counts_and_keys},
       {"gradient_decay", test_gradient_decay},
       {"layerdrop", test_layerdrop},
+      {"dropout", test_dropout},
       {"load_errors", test_load_errors},
   });
 }

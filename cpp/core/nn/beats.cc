@@ -39,6 +39,14 @@ struct GradMultiply : public torch::autograd::Function<GradMultiply> {
 
 }  // namespace
 
+torch::Tensor seeded_dropout(const torch::Tensor& x, double p, bool training, at::Generator* gen) {
+  if (!training || p <= 0) return x;
+  require(p < 1, "dropout probability must be below 1");
+  const auto opts = torch::TensorOptions().dtype(torch::kFloat);
+  const torch::Tensor u = gen ? torch::rand(x.sizes(), *gen, opts) : torch::rand(x.sizes(), opts);
+  return x * (u >= p).to(x.device(), x.scalar_type()) / (1.0 - p);
+}
+
 BeatsConfig BeatsConfig::iter3() {
   BeatsConfig c;
   c.input_patch_size = 16;
@@ -72,7 +80,8 @@ BeatsAttentionImpl::BeatsAttentionImpl(const BeatsConfig& c, torch::nn::Embeddin
       head_dim(c.encoder_embed_dim / c.encoder_attention_heads),
       gated(c.gru_rel_pos),
       num_buckets_(c.num_buckets),
-      max_distance_(c.max_distance) {
+      max_distance_(c.max_distance),
+      attention_dropout_(c.attention_dropout) {
   const int64_t D = c.encoder_embed_dim;
   q_proj = register_module("q_proj", LoraLinear(D, D));
   k_proj = register_module("k_proj", torch::nn::Linear(D, D));
@@ -101,7 +110,7 @@ torch::Tensor BeatsAttentionImpl::position_bias(const torch::Tensor& buckets) {
   return relative_attention_bias->forward(buckets).permute({2, 0, 1});  // (N, N, H) → (H, N, N)
 }
 
-torch::Tensor BeatsAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& P) {
+torch::Tensor BeatsAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& P, at::Generator* gen) {
   const int64_t B = x.size(0), N = x.size(1);
   auto heads_of = [&](const torch::Tensor& t) { return t.view({B, N, heads, head_dim}).transpose(1, 2); };
   const torch::Tensor q = heads_of(q_proj(x));  // (B, H, N, d), unscaled (the gate needs it so)
@@ -117,14 +126,17 @@ torch::Tensor BeatsAttentionImpl::forward(const torch::Tensor& x, const torch::T
     }
     scores = scores + bias;
   }
-  const torch::Tensor o = torch::matmul(torch::softmax(scores, -1), v);
+  const torch::Tensor probs = seeded_dropout(torch::softmax(scores, -1), attention_dropout_, is_training(), gen);
+  const torch::Tensor o = torch::matmul(probs, v);
   return out_proj(o.transpose(1, 2).reshape({B, N, heads * head_dim}));
 }
 
 // ---------------------------------------------------------------------------------------------
 
 BeatsLayerImpl::BeatsLayerImpl(const BeatsConfig& c, torch::nn::Embedding shared_bias)
-    : alpha(c.deep_norm ? std::pow(2.0 * static_cast<double>(c.encoder_layers), 0.25) : 1.0) {
+    : alpha(c.deep_norm ? std::pow(2.0 * static_cast<double>(c.encoder_layers), 0.25) : 1.0),
+      dropout(c.dropout),
+      activation_dropout(c.activation_dropout) {
   const int64_t D = c.encoder_embed_dim;
   self_attn = register_module("self_attn", BeatsAttention(c, std::move(shared_bias)));
   self_attn_layer_norm = register_module("self_attn_layer_norm", make_layer_norm(D));
@@ -134,12 +146,13 @@ BeatsLayerImpl::BeatsLayerImpl(const BeatsConfig& c, torch::nn::Embedding shared
 }
 
 torch::Tensor BeatsLayerImpl::forward(const torch::Tensor& x_in, const torch::Tensor& P, Intermediates* mid,
-                                      const std::string& prefix) {
-  const torch::Tensor a = self_attn(x_in, P);
+                                      const std::string& prefix, at::Generator* gen) {
+  const bool train = is_training();
+  const torch::Tensor a = self_attn->forward(x_in, P, gen);
   record(mid, prefix + "attn_out", a);
-  const torch::Tensor x = self_attn_layer_norm(x_in * alpha + a);
-  const torch::Tensor f = fc2(F::gelu(fc1(x)));
-  return final_layer_norm(x * alpha + f);
+  const torch::Tensor x = self_attn_layer_norm(x_in * alpha + seeded_dropout(a, dropout, train, gen));
+  const torch::Tensor h = seeded_dropout(F::gelu(fc1(x)), activation_dropout, train, gen);
+  return final_layer_norm(x * alpha + seeded_dropout(fc2(h), dropout, train, gen));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -179,6 +192,7 @@ torch::Tensor BeatsTransformerImpl::forward(const torch::Tensor& x_in, Intermedi
   record(mid, "pos_conv", pc);
   torch::Tensor x = layer_norm(x_in + pc);  // post-LN model: the encoder LN comes before layer 0
   record(mid, "enc_in", x);
+  x = seeded_dropout(x, c_.dropout, is_training(), gen);
 
   const double ratio = c_.layer_wise_gradient_decay_ratio;
   const bool layerdrop = is_training() && c_.encoder_layerdrop > 0;
@@ -199,7 +213,7 @@ torch::Tensor BeatsTransformerImpl::forward(const torch::Tensor& x_in, Intermedi
       record(mid, "pos_bias", P);
     }
     const std::string prefix = "layer" + std::to_string(k) + ".";
-    x = layer->forward(x, P, mid, prefix);
+    x = layer->forward(x, P, mid, prefix, gen);
     record(mid, prefix + "out", x);
   }
   return x;
@@ -221,6 +235,8 @@ BeatsEncoderImpl::BeatsEncoderImpl(const BeatsConfig& c) : c_(c) {
   require(!c.layer_norm_first, "layer_norm_first (pre-LN) is not supported");
   require(c.layer_wise_gradient_decay_ratio > 0, "layer_wise_gradient_decay_ratio must be positive");
   require(c.encoder_layerdrop >= 0 && c.encoder_layerdrop <= 1, "encoder_layerdrop must lie in [0, 1]");
+  for (double p : {c.dropout, c.attention_dropout, c.activation_dropout, c.dropout_input})
+    require(p >= 0 && p < 1, "dropout probabilities must lie in [0, 1)");
 
   const int64_t p = c.input_patch_size;
   patch_embedding = register_module(
@@ -243,11 +259,6 @@ torch::Tensor BeatsEncoderImpl::encode(const torch::Tensor& fbank, Intermediates
   require(fbank.dim() == 3, "encode expects a (B, T, F) fbank");
   require(fbank.size(1) >= c_.input_patch_size && fbank.size(2) >= c_.input_patch_size,
           "fbank has fewer frames or bins than one patch");
-  const bool any_dropout =
-      c_.dropout > 0 || c_.attention_dropout > 0 || c_.activation_dropout > 0 || c_.dropout_input > 0;
-  if (is_training() && any_dropout)
-    throw std::logic_error("BEATs: training with non-zero dropout is not implemented (iter3 uses 0)");
-
   torch::Tensor x = patch_embedding(fbank.unsqueeze(1));  // (B, C, T/p, F/p); trailing T mod p frames dropped
   record(mid, "patch_embed", x);
   x = layer_norm(x.flatten(2).transpose(1, 2));  // tokens time-major: n = t·(F/p) + f
@@ -256,7 +267,7 @@ torch::Tensor BeatsEncoderImpl::encode(const torch::Tensor& fbank, Intermediates
     x = post_extract_proj(x);
     record(mid, "post_extract_proj", x);
   }
-  return encoder->forward(x, mid, gen);
+  return encoder->forward(seeded_dropout(x, c_.dropout_input, is_training(), gen), mid, gen);
 }
 
 void BeatsEncoderImpl::add_lora(int64_t r, double alpha) {

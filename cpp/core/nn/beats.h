@@ -53,6 +53,10 @@ struct BeatsConfig {
   static BeatsConfig iter3();
 };
 
+// Inverted dropout (zero with probability p, scale the rest by 1/(1−p)) in training mode, its mask
+// drawn on the CPU from `gen` (or the default generator) so runs replay from their seed.
+torch::Tensor seeded_dropout(const torch::Tensor& x, double p, bool training, at::Generator* gen);
+
 // Bucket index of relative positions r = key − query (any integer tensor) for a bidirectional
 // bias with `num_buckets` buckets (§2.3 step 3), evaluated in float32 like the reference. int64.
 torch::Tensor beats_relative_bucket(const torch::Tensor& rel, int64_t num_buckets, int64_t max_distance);
@@ -63,8 +67,8 @@ class BeatsAttentionImpl : public torch::nn::Module {
   // `shared_bias`: the relative position embedding of layer 0, held but not registered here
   // (empty holder for layer 0, which creates and registers its own, or without relative bias).
   BeatsAttentionImpl(const BeatsConfig& c, torch::nn::Embedding shared_bias);
-  // x (B, N, D); P the ungated bias (H, N, N) or undefined.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& P);
+  // x (B, N, D); P the ungated bias (H, N, N) or undefined; `gen` feeds attention dropout in training.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& P, at::Generator* gen = nullptr);
   // Bucket matrix (N, N) of key j relative to query i, and the ungated bias E[bucket] (H, N, N).
   torch::Tensor bucket_matrix(int64_t n) const;
   torch::Tensor position_bias(const torch::Tensor& buckets);
@@ -78,6 +82,7 @@ class BeatsAttentionImpl : public torch::nn::Module {
 
  private:
   int64_t num_buckets_, max_distance_;
+  double attention_dropout_;
 };
 TORCH_MODULE(BeatsAttention);
 
@@ -85,10 +90,11 @@ TORCH_MODULE(BeatsAttention);
 class BeatsLayerImpl : public torch::nn::Module {
  public:
   BeatsLayerImpl(const BeatsConfig& c, torch::nn::Embedding shared_bias);
-  // `prefix` names this layer's intermediates ("layerK.") when `mid` is given.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& P, Intermediates* mid, const std::string& prefix);
+  // `prefix` names this layer's intermediates ("layerK.") when `mid` is given; `gen` feeds dropout.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& P, Intermediates* mid, const std::string& prefix,
+                        at::Generator* gen = nullptr);
 
-  double alpha;
+  double alpha, dropout, activation_dropout;
   BeatsAttention self_attn{nullptr};
   torch::nn::LayerNorm self_attn_layer_norm{nullptr}, final_layer_norm{nullptr};
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
@@ -130,9 +136,8 @@ class BeatsEncoderImpl : public PretrainedEncoderImpl {
   // (B, L) → (fbank(32768·w, povey) − 15.41663) / (2·6.55582), (B, T, 128) (§1.3).
   torch::Tensor preprocess(const torch::Tensor& wave) const override;
   // Normalised fbank (B, T, F) → tokens (B, N, D), N = ⌊T/p⌋·(F/p), time-major. In training
-  // mode with encoder_layerdrop > 0, one uniform draw from `gen` per layer (whole batch) skips
-  // the layer when ≤ encoder_layerdrop. Throws std::logic_error when training with a non-zero
-  // dropout, which this port does not implement (all are 0 in iter3).
+  // mode applies LayerDrop and the dropouts of the config (input, after the encoder LN, attention
+  // weights, after attention, after GELU, after fc2), all drawn from `gen`.
   torch::Tensor encode(const torch::Tensor& input, Intermediates* mid = nullptr,
                        at::Generator* gen = nullptr) override;
   torch::Tensor raw_embedding(const torch::Tensor& tokens) const override { return tokens.mean(1); }
