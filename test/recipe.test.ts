@@ -117,6 +117,7 @@ test('CLI: errors are one clear line with a non-zero exit', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['run', 'raw_spec', '--dcase', 'dcase2019', '--data-dir', root], /dcase/],
     [['run', 'nope', '--dcase', 'dcase2023'], /unknown recipe "nope"/],
+    [['synth', '--anomalies', 'loud', '--data-dir', path.join(root, 'never')], /anomalies.*loud/],
     [['extract', '--dcase', 'dcase2023', '--machine', 'fan', '--data-dir', path.join(root, 'nowhere'), '--result-dir', path.join(root, 'r3')], /missing folder/],
     [['evaluate', '--score-file', path.join(root, 'absent.csv'), '--dcase', 'dcase2023', '--machine', 'fan', '--out', path.join(root, 'x.csv')], /absent\.csv/],
   ];
@@ -127,6 +128,19 @@ test('CLI: errors are one clear line with a non-zero exit', async (t) => {
     t.regex(lines[0], /^asdkit: error: /, r.stderr);
     t.regex(r.stderr, re);
   }
+});
+
+test('CLI: synth --anomalies temporal writes what synthesize writes', async (t) => {
+  const root = await tmp;
+  const [viaCli, viaApi] = [path.join(root, 'synth-cli'), path.join(root, 'synth-api')];
+  const r = await cli(['synth', '--dcase', 'dcase2023', '--data-dir', viaCli, '--machine', 'fan', '--seconds', '0.2', '--anomalies', 'temporal']);
+  t.is(r.code, 0, r.stderr);
+  const api = await synthesize({ dataDir: viaApi, dcase: 'dcase2023', machines: ['fan'], seconds: 0.2, anomalies: 'temporal' });
+  const rel = path.join('formatted', 'dcase2023', 'raw', 'fan', 'test');
+  const files = await fs.readdir(path.join(viaCli, rel));
+  t.deepEqual(files.sort(), (await fs.readdir(path.join(viaApi, rel))).sort());
+  t.true(api.files > 0 && files.some((f) => f.includes('_anomaly_')));
+  for (const f of files) t.deepEqual(await fs.readFile(path.join(viaCli, rel, f)), await fs.readFile(path.join(viaApi, rel, f)), f);
 });
 
 test('CLI: recipes lists raw_spec; run --print-config applies --set', async (t) => {

@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { machinesOf, parseClipPath, subsetOfMachine } from '../src/dcase/index.js';
 import type { Dcase } from '../src/dcase/index.js';
-import { ANOMALY_KINDS, DEFAULT_ANOMALY_STRENGTH, defaultMachines, planMachine, synthClip, synthesize } from '../src/data/synth/index.js';
+import {
+  ANOMALY_SETS, DEFAULT_ANOMALY_STRENGTH, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, defaultMachines, planMachine, synthClip, synthesize,
+} from '../src/data/synth/index.js';
+import type { AnomalyKind } from '../src/data/synth/index.js';
 import { sectionLevels } from '../src/data/synth/plan.js';
 import { Rng } from '../src/data/synth/rng.js';
 import { renderClip, soundClass } from '../src/data/synth/sound.js';
@@ -64,17 +67,40 @@ function fft(re: Float64Array, im: Float64Array): void {
     }
   }
 }
-function spectrum(x: ArrayLike<number>): Float64Array {
-  const mag = new Float64Array(FFT_N / 2);
+/** Magnitude spectra of the frames (Hann, hop FFT_N / 2). */
+function frameSpectra(x: ArrayLike<number>): Float64Array[] {
+  const out: Float64Array[] = [];
   const re = new Float64Array(FFT_N);
   const im = new Float64Array(FFT_N);
   for (let s = 0; s + FFT_N <= x.length; s += FFT_N / 2) {
     for (let i = 0; i < FFT_N; i++) re[i] = x[s + i] * HANN[i];
     im.fill(0);
     fft(re, im);
-    for (let k = 0; k < FFT_N / 2; k++) mag[k] += Math.hypot(re[k], im[k]);
+    out.push(Float64Array.from({ length: FFT_N / 2 }, (_, k) => Math.hypot(re[k], im[k])));
   }
+  return out;
+}
+function spectrum(x: ArrayLike<number>): Float64Array {
+  const mag = new Float64Array(FFT_N / 2);
+  for (const f of frameSpectra(x)) for (let k = 0; k < FFT_N / 2; k++) mag[k] += f[k];
   return mag;
+}
+/** How much the sound changes over time: the spread across frames of each bin's log magnitude, averaged over bins. */
+function temporalSpread(x: ArrayLike<number>): number {
+  const frames = frameSpectra(x);
+  let total = 0;
+  for (let k = 0; k < FFT_N / 2; k++) {
+    let s = 0;
+    let s2 = 0;
+    for (const f of frames) {
+      const v = Math.log(f[k] + 1e-9);
+      s += v;
+      s2 += v * v;
+    }
+    const mu = s / frames.length;
+    total += Math.sqrt(Math.max(0, s2 / frames.length - mu * mu));
+  }
+  return total / (FFT_N / 2);
 }
 function dist(a: Float64Array, b: Float64Array): number {
   let ab = 0;
@@ -257,24 +283,72 @@ test('anomalous clips are farther from the training clips than normal ones, cont
   t.true(full > 0.85 && full > def, `strength 1: AUC ${full}`);
 });
 
-test('every anomaly kind at full strength stands out from normal variation', (t) => {
-  // Per kind: anomalies' nearest-normal distance vs the normals' leave-one-out distance, pooled
-  // over a few sound classes.
-  const pos: Record<string, number[]> = {};
-  const neg: number[] = [];
-  for (const [machine, section] of [['fan', 0], ['gearbox', 1], ['ToyCar', 2], ['valve', 3]] as const) {
+/** Normal and anomalous clips of a few sound classes, rendered with one seeded generator. */
+function renderedClasses(kinds: readonly AnomalyKind[], perKind: number, strength: number, seconds = 1) {
+  return (
+    [['fan', 0], ['gearbox', 1], ['ToyCar', 2], ['valve', 3]] as const
+  ).map(([machine, section]) => {
     const cls = soundClass(machine, section, 1, 0, false);
     const rng = new Rng(123);
-    const normals = Array.from({ length: 8 }, () => spectrum(renderClip(cls, rng, 16000, 16000)));
-    neg.push(...normals.map((s, i) => nearest(s, normals.filter((_, j) => j !== i))));
-    for (const kind of ANOMALY_KINDS) {
-      for (let k = 0; k < 4; k++) (pos[kind] ??= []).push(nearest(spectrum(renderClip(cls, rng, 16000, 16000, { kind, strength: 1 })), normals));
+    const n = Math.round(16000 * seconds);
+    const normals = Array.from({ length: 8 }, () => renderClip(cls, rng, n, 16000));
+    const anomalies = kinds.map((kind) => ({ kind, clips: Array.from({ length: perKind }, () => renderClip(cls, rng, n, 16000, { kind, strength })) }));
+    return { normals, anomalies };
+  });
+}
+
+/** Per kind, the AUC of a nearest-normal time-averaged-spectrum distance (normals: leave one out). */
+function meanSpectrumAuc(classes: ReturnType<typeof renderedClasses>): Record<string, number> {
+  const pos: Record<string, number[]> = {};
+  const neg: number[] = [];
+  for (const { normals, anomalies } of classes) {
+    const ref = normals.map(spectrum);
+    neg.push(...ref.map((s, i) => nearest(s, ref.filter((_, j) => j !== i))));
+    for (const { kind, clips } of anomalies) (pos[kind] ??= []).push(...clips.map((x) => nearest(spectrum(x), ref)));
+  }
+  return Object.fromEntries(Object.entries(pos).map(([k, p]) => [k, auc(p, neg)]));
+}
+
+test('every spectral anomaly kind at full strength stands out in the time-averaged spectrum', (t) => {
+  const a = meanSpectrumAuc(renderedClasses(SPECTRAL_ANOMALY_KINDS, 4, 1));
+  for (const kind of SPECTRAL_ANOMALY_KINDS) t.true(a[kind] > 0.8, `${kind}: AUC ${a[kind].toFixed(3)}`);
+});
+
+test('temporal anomaly kinds leave the time-averaged spectrum alone but change its evolution over time', (t) => {
+  // At the default strength and at full strength: near chance for the time average, clear for a
+  // time-resolved statistic (temporalSpread relative to the class's normal clips).
+  for (const strength of [DEFAULT_ANOMALY_STRENGTH, 1]) {
+    const classes = renderedClasses(TEMPORAL_ANOMALY_KINDS, 5, strength, 1.5);
+    const mean = meanSpectrumAuc(classes);
+    const pos: Record<string, number[]> = {};
+    const neg: number[] = [];
+    for (const { normals, anomalies } of classes) {
+      const base = normals.map(temporalSpread);
+      const ref = base.reduce((x, y) => x + y) / base.length;
+      neg.push(...base.map((v) => v / ref));
+      for (const { kind, clips } of anomalies) (pos[kind] ??= []).push(...clips.map((x) => temporalSpread(x) / ref));
+    }
+    for (const kind of TEMPORAL_ANOMALY_KINDS) {
+      const spread = auc(pos[kind], neg);
+      t.log(`${kind} at ${strength}: time-average AUC ${mean[kind].toFixed(3)}, temporal-spread AUC ${spread.toFixed(3)}`);
+      t.true(Math.abs(mean[kind] - 0.5) < 0.15, `${kind} at ${strength}: time-average AUC ${mean[kind].toFixed(3)}`);
+      t.true(spread > 0.9, `${kind} at ${strength}: temporal-spread AUC ${spread.toFixed(3)}`);
     }
   }
-  for (const kind of ANOMALY_KINDS) {
-    const a = auc(pos[kind], neg);
-    t.true(a > 0.8, `${kind}: AUC ${a.toFixed(3)}`);
-  }
+});
+
+test('the anomaly set decides which faults anomalous clips get; the default keeps the spectral ones', (t) => {
+  const clips = planMachine('dcase2023', 'fan', { train: { source: 0, target: 0 }, test: 30 }).filter((c) => c.label === 'anomaly');
+  const kindsOf = (anomalies?: keyof typeof ANOMALY_SETS) =>
+    new Set(clips.map((c) => synthClip('dcase2023', 'fan', c, { seed: 1, seconds: 0.1, anomalyStrength: 0.5, anomalies }).anomaly));
+  t.deepEqual([...kindsOf()].sort(), [...SPECTRAL_ANOMALY_KINDS].sort());
+  t.deepEqual([...kindsOf('temporal')].sort(), [...TEMPORAL_ANOMALY_KINDS].sort());
+  t.deepEqual([...kindsOf('mixed')].sort(), [...SPECTRAL_ANOMALY_KINDS, ...TEMPORAL_ANOMALY_KINDS].sort());
+  // The default draws exactly what 'spectral' draws, sample for sample.
+  const c = clips[0];
+  const a = synthClip('dcase2023', 'fan', c, { seed: 1, seconds: 0.1, anomalyStrength: 0.5 });
+  const b = synthClip('dcase2023', 'fan', c, { seed: 1, seconds: 0.1, anomalyStrength: 0.5, anomalies: 'spectral' });
+  t.deepEqual([a.anomaly, [...a.samples]], [b.anomaly, [...b.samples]]);
 });
 
 test('existing machine folders are skipped unless overwrite; bad options fail clearly', async (t) => {
@@ -293,6 +367,7 @@ test('existing machine folders are skipped unless overwrite; bad options fail cl
   await t.throwsAsync(synthesize({ ...opts, machines: ['pump'] }), { message: /unknown dcase2024 machine "pump"/ });
   await t.throwsAsync(synthesize({ ...opts, testPerSection: -1 }), { message: /testPerSection/ });
   await t.throwsAsync(synthesize({ ...opts, anomalyStrength: 2 }), { message: /anomalyStrength/ });
+  await t.throwsAsync(synthesize({ ...opts, anomalies: 'loud' as 'mixed' }), { message: /invalid anomalies "loud"/ });
   await t.throwsAsync(synthesize({ ...opts, dcase: 'dcase2019' as Dcase }), { message: /unknown dcase/ });
 });
 

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { assertDcase } from '../../dcase/index.js';
-import { SYNTH_LAYOUTS, synthesize, type SynthLayout } from '../../data/synth/index.js';
+import { ANOMALY_SETS, SYNTH_LAYOUTS, synthesize, type AnomalySet, type SynthLayout } from '../../data/synth/index.js';
 import { native, nativePath, setThreads } from '../../native/index.js';
 import { resolveRunConfig } from '../../recipes/registry.js';
 import { runWithOutput } from './run.js';
@@ -17,6 +17,7 @@ interface SynthArgs {
   machine?: string[];
   seconds?: number;
   anomalyStrength?: number;
+  anomalies: AnomalySet;
   overwrite?: boolean;
 }
 
@@ -36,13 +37,17 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('machine', { type: 'string', array: true, describe: 'machine types (default: by size; every one for --layout original)' })
       .option('seconds', { type: 'number', describe: 'clip length in seconds' })
       .option('anomaly-strength', { type: 'number', describe: '0..1, how audible anomalies are' })
+      .option('anomalies', {
+        choices: Object.keys(ANOMALY_SETS) as AnomalySet[], default: 'spectral' as AnomalySet,
+        describe: 'spectral: faults the time-averaged spectrum shows; temporal: faults only a time-resolved frontend sees (dropouts, surging); mixed: both',
+      })
       .option('overwrite', { type: 'boolean' })
       .version(false) as unknown as Argv<SynthArgs>,
   handler: async (a) => {
     const bar = progressBar('synth');
     const r = await synthesize({
       dataDir: a.dataDir, dcase: assertDcase(a.dcase), layout: a.layout, seed: a.seed, size: a.size, machines: a.machine,
-      seconds: a.seconds, anomalyStrength: a.anomalyStrength, overwrite: a.overwrite,
+      seconds: a.seconds, anomalyStrength: a.anomalyStrength, anomalies: a.anomalies, overwrite: a.overwrite,
       onProgress: (d, t) => bar.update(d, t), signal: interruptSignal(),
     });
     bar.stop();

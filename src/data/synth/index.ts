@@ -19,11 +19,22 @@ import { planOriginal } from './original.js';
 import { defaultCounts, defaultMachines, defaultSeconds, planMachine, speedFactor } from './plan.js';
 import type { ClipCounts, PlannedClip, SynthSize } from './plan.js';
 import { Rng, hash32 } from './rng.js';
-import { ANOMALY_KINDS, renderClip, soundClass } from './sound.js';
+import { ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, renderClip, soundClass } from './sound.js';
 import type { AnomalyKind } from './sound.js';
 
-export { ANOMALY_KINDS, defaultCounts, defaultMachines, defaultSeconds, planMachine, planOriginal };
+export { ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, defaultCounts, defaultMachines, defaultSeconds, planMachine, planOriginal };
 export type { AnomalyKind, ClipCounts, PlannedClip, SynthSize };
+
+/**
+ * Which faults anomalous clips get (one each, drawn uniformly): `spectral` ones show in the
+ * time-averaged spectrum, `temporal` ones do not, `mixed` draws from both.
+ */
+export type AnomalySet = 'spectral' | 'temporal' | 'mixed';
+export const ANOMALY_SETS: Readonly<Record<AnomalySet, readonly AnomalyKind[]>> = {
+  spectral: SPECTRAL_ANOMALY_KINDS,
+  temporal: TEMPORAL_ANOMALY_KINDS,
+  mixed: ANOMALY_KINDS,
+};
 
 export type SynthLayout = 'formatted' | 'original';
 export const SYNTH_LAYOUTS: readonly SynthLayout[] = ['formatted', 'original'];
@@ -48,6 +59,8 @@ export interface SynthOptions {
   seconds?: number;
   /** 0 (anomalies sound normal) … 1 (obvious); the default gives a baseline official score ≈ 0.75. */
   anomalyStrength?: number;
+  /** Default 'spectral' (the faults of earlier versions, so their datasets stay byte for byte). */
+  anomalies?: AnomalySet;
   /** Regenerate machine folders that already exist (otherwise they are left alone). */
   overwrite?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -79,13 +92,13 @@ export function synthClip(
   dcase: Dcase,
   machine: string,
   clip: PlannedClip,
-  o: { seed: number; seconds: number; anomalyStrength: number },
+  o: { seed: number; seconds: number; anomalyStrength: number; anomalies?: AnomalySet },
 ): { samples: Float32Array; anomaly?: AnomalyKind } {
   const rng = new Rng(hash32(o.seed, dcase, machine, clip.split, clip.name));
   const cls = soundClass(machine, clip.section, speedFactor(machine, clip.section, clip.speed), clip.mic, clip.domain === 'target');
   // Supplemental clips stand for the clean recordings: the machine without background noise.
   if (clip.split === 'supplemental') cls.ambient = 0;
-  const anomaly = clip.label === 'anomaly' ? rng.pick(ANOMALY_KINDS) : undefined;
+  const anomaly = clip.label === 'anomaly' ? rng.pick(ANOMALY_SETS[o.anomalies ?? 'spectral']) : undefined;
   const n = Math.round(o.seconds * SAMPLE_RATE);
   const samples = renderClip(cls, rng, n, SAMPLE_RATE, anomaly && { kind: anomaly, strength: o.anomalyStrength });
   return { samples, anomaly };
@@ -144,6 +157,8 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
   if (!(seconds > 0) || !Number.isFinite(seconds)) throw new Error(`seconds must be positive, got ${seconds}`);
   const anomalyStrength = o.anomalyStrength ?? DEFAULT_ANOMALY_STRENGTH;
   if (!(anomalyStrength >= 0 && anomalyStrength <= 1)) throw new Error(`anomalyStrength must be in [0, 1], got ${anomalyStrength}`);
+  const anomalies = o.anomalies ?? 'spectral';
+  if (!Object.hasOwn(ANOMALY_SETS, anomalies)) throw new Error(`invalid anomalies "${anomalies}": expected ${Object.keys(ANOMALY_SETS).join(', ')}`);
   const machines = o.machines ?? (layout === 'original' ? recipeMachines(dcase) : defaultMachines(dcase, size));
   if (new Set(machines).size !== machines.length) throw new Error(`machines contains duplicates: ${machines.join(', ')}`);
 
@@ -172,7 +187,7 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
       for (const { clip, file } of unit.clips) {
         o.signal?.throwIfAborted();
         if (failure) throw failure.error;
-        const { samples } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength });
+        const { samples } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength, anomalies });
         const p: Promise<void> = fs
           .writeFile(path.join(tmp, file), encodeWav16(samples, SAMPLE_RATE))
           .then(() => {

@@ -2,11 +2,19 @@
  * Machine-like signal model. A "sound class" (machine type × section × operating condition ×
  * domain) fixes a harmonic series with rotation-rate amplitude modulation, coloured noise with
  * resonances and an ambient noise floor; each clip jitters these randomly around the class, and
- * an anomalous clip adds one fault signature on top.
+ * an anomalous clip gets one fault: a signature added on top, or a change of its envelope.
  */
 import { Rng, hash32 } from './rng.js';
 
-export const ANOMALY_KINDS = ['tone', 'harmonics', 'clicks', 'rattle', 'drift', 'bursts'] as const;
+/** Faults that change the clip's time-averaged spectrum (what `raw_spec` embeds). */
+export const SPECTRAL_ANOMALY_KINDS = ['tone', 'harmonics', 'clicks', 'rattle', 'drift', 'bursts'] as const;
+/**
+ * Faults that leave the time-averaged magnitude spectrum as it is and change only how the sound
+ * evolves in time: intermittent dropouts (`stutter`) and a slow pulsation in which the tonal
+ * and the noisy parts trade level (`surge`). Only a time-resolved frontend can see them.
+ */
+export const TEMPORAL_ANOMALY_KINDS = ['stutter', 'surge'] as const;
+export const ANOMALY_KINDS = [...SPECTRAL_ANOMALY_KINDS, ...TEMPORAL_ANOMALY_KINDS] as const;
 export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
 
 interface Resonance {
@@ -164,6 +172,53 @@ class Osc {
   }
 }
 
+/**
+ * Intermittent dropouts: the machine sound falls to 1 − depth during random 60–250 ms stretches
+ * (about 30 % of the clip, at least one), with 5 ms ramps; scaled to mean 1. Same gain for the
+ * tonal and the noisy part.
+ */
+function stutterGain(rng: Rng, n: number, sr: number, a: number): [Float32Array, Float32Array] {
+  const depth = Math.min(0.95, 1.6 * a);
+  const g = new Float32Array(n).fill(1);
+  const segs: [number, number][] = [];
+  for (let at = 0; at < n; ) {
+    const len = Math.round(rng.uniform(0.06, 0.25) * sr);
+    if (rng.next() < 0.3) segs.push([at, Math.min(n, at + len)]);
+    at += len;
+  }
+  if (segs.length === 0) {
+    const len = Math.min(n, Math.round(0.15 * sr));
+    const at = rng.int(n - len + 1);
+    segs.push([at, at + len]);
+  }
+  const ramp = Math.max(1, Math.round(0.005 * sr));
+  for (const [from, to] of segs) {
+    for (let i = from; i < to; i++) {
+      const edge = Math.min(1, (i - from + 1) / ramp, (to - i) / ramp);
+      g[i] = Math.min(g[i], 1 - depth * edge);
+    }
+  }
+  let mean = 0;
+  for (let i = 0; i < n; i++) mean += g[i];
+  mean /= n;
+  for (let i = 0; i < n; i++) g[i] /= mean;
+  return [g, g];
+}
+
+/** Slow surging (0.5–3 Hz): the tonal part swells while the machine noise ebbs, and back. */
+function surgeGains(rng: Rng, n: number, sr: number, a: number): [Float32Array, Float32Array] {
+  const d = Math.min(0.9, 0.9 * a);
+  const osc = new Osc(rng.uniform(0.5, 3) / sr, rng.uniform(0, 2 * Math.PI));
+  const gH = new Float32Array(n);
+  const gN = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = d * osc.next();
+    gH[i] = 1 + s;
+    gN[i] = 1 - s;
+  }
+  return [gH, gN];
+}
+
 export interface Anomaly {
   kind: AnomalyKind;
   strength: number; // 0 = indistinguishable from normal, 1 = obvious
@@ -236,7 +291,14 @@ export function renderClip(c: SoundClass, rng: Rng, n: number, sr: number, anoma
   const level = Math.hypot(harmRms, noiseRms);
   const ambient = c.ambient * harmRms;
   const amb = whiteNoise(rng, n);
-  for (let i = 0; i < n; i++) x[i] += noise[i] + ambient * amb[i];
+  if (kind === 'stutter' || kind === 'surge') {
+    // Envelopes of mean 1 on the machine sound only: the mean magnitude of every band, and so
+    // the time-averaged spectrum, stays what it was.
+    const [gH, gN] = kind === 'stutter' ? stutterGain(rng, n, sr, a) : surgeGains(rng, n, sr, a);
+    for (let i = 0; i < n; i++) x[i] = x[i] * gH[i] + noise[i] * gN[i] + ambient * amb[i];
+  } else {
+    for (let i = 0; i < n; i++) x[i] += noise[i] + ambient * amb[i];
+  }
   if (rattle) {
     // The loose part also knocks: noise gated at the rattle rate, brighter than the machine noise.
     const knock = resonate(whiteNoise(rng, n), rng.logUniform(800, 4000), 0.8, sr);
