@@ -5,7 +5,8 @@ import path from 'node:path';
 import { machinesOf, parseClipPath, subsetOfMachine } from '../src/dcase/index.js';
 import type { Dcase } from '../src/dcase/index.js';
 import {
-  ANOMALY_SETS, DEFAULT_ANOMALY_STRENGTH, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, defaultMachines, planMachine, synthClip, synthesize,
+  ANOMALY_SETS, DEFAULT_ANOMALY_STRENGTH, FAULTS_FILE, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, defaultMachines, planMachine, planOriginal, synthClip,
+  synthesize,
 } from '../src/data/synth/index.js';
 import type { AnomalyKind } from '../src/data/synth/index.js';
 import { sectionLevels } from '../src/data/synth/plan.js';
@@ -23,7 +24,7 @@ async function tmpDir(t: { teardown(fn: () => Promise<void>): void }): Promise<s
 async function listClips(root: string): Promise<string[]> {
   const out: string[] = [];
   for (const m of await fs.readdir(root)) {
-    for (const split of await fs.readdir(path.join(root, m))) {
+    for (const split of (await fs.readdir(path.join(root, m))).filter((f) => f !== FAULTS_FILE)) {
       for (const f of await fs.readdir(path.join(root, m, split))) out.push(`${m}/${split}/${f}`);
     }
   }
@@ -349,6 +350,40 @@ test('the anomaly set decides which faults anomalous clips get; the default keep
   const a = synthClip('dcase2023', 'fan', c, { seed: 1, seconds: 0.1, anomalyStrength: 0.5 });
   const b = synthClip('dcase2023', 'fan', c, { seed: 1, seconds: 0.1, anomalyStrength: 0.5, anomalies: 'spectral' });
   t.deepEqual([a.anomaly, [...a.samples]], [b.anomaly, [...b.samples]]);
+});
+
+test('faults.csv names every anomalous clip and its fault, in both layouts', async (t) => {
+  const dataDir = await tmpDir(t);
+  const o = { dataDir, seed: 3, seconds: 0.05, anomalies: 'mixed' as const, trainPerSection: { source: 1, target: 1 }, testPerSection: 6 };
+  await synthesize({ ...o, dcase: 'dcase2023', machines: ['fan'] });
+  await synthesize({ ...o, dcase: 'dcase2021', machines: ['fan'], layout: 'original' });
+  // Original 2021 eval names hide the label: the plan says which clips are anomalous.
+  const original = await planOriginal('dcase2021', 'fan', { train: o.trainPerSection, test: o.testPerSection });
+  const plan = planMachine('dcase2023', 'fan', { train: o.trainPerSection, test: o.testPerSection }).filter((c) => c.label === 'anomaly');
+  const folders: [string, string[]][] = [
+    [path.join(dataDir, 'formatted', 'dcase2023', 'raw', 'fan'), plan.map((c) => `test/${c.name}`)],
+    ...(['dev', 'eval'] as const).map((subset): [string, string[]] => [
+      path.join(dataDir, 'original', 'dcase2021', `${subset}_data`, 'raw', 'fan'),
+      original.filter((c) => c.subset === subset && c.label === 'anomaly').map((c) => `${c.folder}/${c.file}`),
+    ]),
+  ];
+  for (const [folder, anomalous] of folders) {
+    const rows = (await fs.readFile(path.join(folder, FAULTS_FILE), 'utf8')).trim().split('\n').map((l) => l.split(','));
+    t.deepEqual(rows[0], ['file', 'fault']);
+    const listed = rows.slice(1);
+    t.true(anomalous.length > 0);
+    t.deepEqual(listed.map(([f]) => f).sort(), [...anomalous].sort(), folder);
+    for (const [f, k] of listed) {
+      await t.notThrowsAsync(fs.access(path.join(folder, f)), `${folder}: ${f} listed but absent`);
+      t.true((ANOMALY_SETS.mixed as readonly string[]).includes(k), k);
+    }
+  }
+  // The formatted folder's kinds are synthClip's.
+  const rows = (await fs.readFile(path.join(folders[0][0], FAULTS_FILE), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(','));
+  t.deepEqual(
+    rows.map(([f, k]) => [f, k]).sort(),
+    plan.map((c) => [`test/${c.name}`, synthClip('dcase2023', 'fan', c, { seed: 3, seconds: 0.05, anomalyStrength: DEFAULT_ANOMALY_STRENGTH, anomalies: 'mixed' }).anomaly]).sort(),
+  );
 });
 
 test('existing machine folders are skipped unless overwrite; bad options fail clearly', async (t) => {

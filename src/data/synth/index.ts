@@ -7,12 +7,15 @@
  * - `original`: `<dataDir>/original/<dcase>/{dev,eval}_data/raw/<machine>/...` as `asdkit
  *   download` leaves it, with real evaluation file names from the ground-truth lists, ready for
  *   `asdkit format` (see original.ts).
- * 2025 machine folders also get `supplemental/` clips.
+ * 2025 machine folders also get `supplemental/` clips. Every machine folder gets `faults.csv`:
+ * the fault of each anomalous clip (`file` relative to the folder, `fault` an AnomalyKind), so
+ * scores can be broken down by fault; no step reads it.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { SAMPLE_RATE, assertDcase, officialSections, recipeMachines } from '../../dcase/index.js';
 import type { Dcase } from '../../dcase/index.js';
+import { toCsv } from '../../util/csv.js';
 import { encodeWav16 } from '../wav.js';
 import { sourceFolders } from '../format.js';
 import { planOriginal } from './original.js';
@@ -79,6 +82,9 @@ export interface SynthResult {
 }
 
 export const DEFAULT_ANOMALY_STRENGTH = 0.5;
+
+/** Written into every synthetic machine folder: which fault each anomalous clip has. */
+export const FAULTS_FILE = 'faults.csv';
 
 /** Files being written at once: enough to overlap I/O with synthesis, bounded for memory. */
 const WRITE_CONCURRENCY = 16;
@@ -181,13 +187,15 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
     await fs.mkdir(base, { recursive: true });
     const tmp = await fs.mkdtemp(path.join(base, `.synth-${unit.machine}-`));
     const inflight = new Set<Promise<void>>();
+    const faults: [string, AnomalyKind][] = [];
     let failure: { error: unknown } | undefined;
     try {
       for (const f of unit.folders) await fs.mkdir(path.join(tmp, f), { recursive: true });
       for (const { clip, file } of unit.clips) {
         o.signal?.throwIfAborted();
         if (failure) throw failure.error;
-        const { samples } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength, anomalies });
+        const { samples, anomaly } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength, anomalies });
+        if (anomaly) faults.push([file.split(path.sep).join('/'), anomaly]);
         const p: Promise<void> = fs
           .writeFile(path.join(tmp, file), encodeWav16(samples, SAMPLE_RATE))
           .then(() => {
@@ -204,6 +212,7 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
       }
       await Promise.all(inflight);
       if (failure) throw failure.error;
+      await fs.writeFile(path.join(tmp, FAULTS_FILE), toCsv(['file', 'fault'], faults));
       o.signal?.throwIfAborted();
       const dest = path.join(root, unit.rel);
       await fs.mkdir(path.dirname(dest), { recursive: true });
