@@ -352,10 +352,14 @@ test('503 is retried after a back-off; persistent 503 gives up after the retry b
 
 test('a stalled response is dropped and resumed', async (t) => {
   const { srv, dataDir, raw, body } = await withFan(t, { behaviours: ['stall-first'] });
-  // 500 ms, not less: on a loaded machine the first 1000 bytes can take longer than 100 ms to arrive.
-  await downloadDataset({ dataDir, dcase: 'dcase2023', machines: ['fan'], baseUrl: srv.baseUrl, stallTimeoutMs: 500, ...noWait });
-  t.is(srv.requests.length, 2);
+  // On a loaded 2-core machine (the rest of the suite trains networks meanwhile) even a healthy
+  // response can pause for hundreds of ms: the timeout is generous, and a further stall-and-resume
+  // of the healthy request is allowed as long as it resumes where it stopped.
+  await downloadDataset({ dataDir, dcase: 'dcase2023', machines: ['fan'], baseUrl: srv.baseUrl, stallTimeoutMs: 2000, ...noWait });
+  t.true(srv.requests.length >= 2, `${srv.requests.length} requests`);
+  t.is(srv.requests[0]!.range, undefined);
   t.is(srv.requests[1]!.range, 'bytes=1000-');
+  for (const r of srv.requests.slice(2)) t.true(Number(/^bytes=(\d+)-$/.exec(r.range ?? '')?.[1]) >= 1000, r.range);
   t.deepEqual(await fs.readFile(path.join(raw, 'dev_fan.zip')), body);
 });
 
