@@ -13,6 +13,7 @@ import { sectionLevels } from '../src/data/synth/plan.js';
 import { Rng } from '../src/data/synth/rng.js';
 import { renderClip, soundClass } from '../src/data/synth/sound.js';
 import { decodeWavHeader, encodeWav16 } from '../src/data/wav.js';
+import { parseCsv } from '../src/util/csv.js';
 
 async function tmpDir(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-synth-'));
@@ -367,10 +368,12 @@ test('faults.csv names every anomalous clip and its fault, in both layouts', asy
       original.filter((c) => c.subset === subset && c.label === 'anomaly').map((c) => `${c.folder}/${c.file}`),
     ]),
   ];
+  const listedIn = new Map<string, string[][]>();
   for (const [folder, anomalous] of folders) {
-    const rows = (await fs.readFile(path.join(folder, FAULTS_FILE), 'utf8')).trim().split('\n').map((l) => l.split(','));
-    t.deepEqual(rows[0], ['file', 'fault']);
-    const listed = rows.slice(1);
+    const table = parseCsv(await fs.readFile(path.join(folder, FAULTS_FILE), 'utf8'), FAULTS_FILE);
+    t.deepEqual(table.columns, ['file', 'fault']);
+    const listed = table.rows;
+    listedIn.set(folder, listed);
     t.true(anomalous.length > 0);
     t.deepEqual(listed.map(([f]) => f).sort(), [...anomalous].sort(), folder);
     for (const [f, k] of listed) {
@@ -379,9 +382,8 @@ test('faults.csv names every anomalous clip and its fault, in both layouts', asy
     }
   }
   // The formatted folder's kinds are synthClip's.
-  const rows = (await fs.readFile(path.join(folders[0][0], FAULTS_FILE), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(','));
   t.deepEqual(
-    rows.map(([f, k]) => [f, k]).sort(),
+    listedIn.get(folders[0][0])!.map(([f, k]) => [f, k]).sort(),
     plan.map((c) => [`test/${c.name}`, synthClip('dcase2023', 'fan', c, { seed: 3, seconds: 0.05, anomalyStrength: DEFAULT_ANOMALY_STRENGTH, anomalies: 'mixed' }).anomaly]).sort(),
   );
 });

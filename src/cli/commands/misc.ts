@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { assertDcase } from '../../dcase/index.js';
-import { ANOMALY_SETS, SYNTH_LAYOUTS, synthesize, type AnomalySet, type SynthLayout } from '../../data/synth/index.js';
+import { ANOMALY_SETS, DEFAULT_ANOMALY_SET, SYNTH_LAYOUTS, synthesize, type AnomalySet, type SynthLayout } from '../../data/synth/index.js';
 import { native, nativePath, setThreads } from '../../native/index.js';
 import { resolveRunConfig } from '../../recipes/registry.js';
 import { runWithOutput } from './run.js';
@@ -38,7 +38,7 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
       .option('seconds', { type: 'number', describe: 'clip length in seconds' })
       .option('anomaly-strength', { type: 'number', describe: '0..1, how audible anomalies are' })
       .option('anomalies', {
-        choices: Object.keys(ANOMALY_SETS) as AnomalySet[], default: 'spectral' as AnomalySet,
+        choices: Object.keys(ANOMALY_SETS) as AnomalySet[], default: DEFAULT_ANOMALY_SET,
         describe: 'spectral: faults the time-averaged spectrum shows; temporal: faults only a time-resolved frontend sees (dropouts, surging); mixed: both',
       })
       .option('overwrite', { type: 'boolean' })

@@ -62,7 +62,7 @@ export interface SynthOptions {
   seconds?: number;
   /** 0 (anomalies sound normal) … 1 (obvious); the default gives a baseline official score ≈ 0.75. */
   anomalyStrength?: number;
-  /** Default 'spectral' (the faults of earlier versions, so their datasets stay byte for byte). */
+  /** Default DEFAULT_ANOMALY_SET. */
   anomalies?: AnomalySet;
   /** Regenerate machine folders that already exist (otherwise they are left alone). */
   overwrite?: boolean;
@@ -82,6 +82,8 @@ export interface SynthResult {
 }
 
 export const DEFAULT_ANOMALY_STRENGTH = 0.5;
+/** The faults of earlier versions, so that their datasets stay the same byte for byte. */
+export const DEFAULT_ANOMALY_SET: AnomalySet = 'spectral';
 
 /** Written into every synthetic machine folder: which fault each anomalous clip has. */
 export const FAULTS_FILE = 'faults.csv';
@@ -104,7 +106,7 @@ export function synthClip(
   const cls = soundClass(machine, clip.section, speedFactor(machine, clip.section, clip.speed), clip.mic, clip.domain === 'target');
   // Supplemental clips stand for the clean recordings: the machine without background noise.
   if (clip.split === 'supplemental') cls.ambient = 0;
-  const anomaly = clip.label === 'anomaly' ? rng.pick(ANOMALY_SETS[o.anomalies ?? 'spectral']) : undefined;
+  const anomaly = clip.label === 'anomaly' ? rng.pick(ANOMALY_SETS[o.anomalies ?? DEFAULT_ANOMALY_SET]) : undefined;
   const n = Math.round(o.seconds * SAMPLE_RATE);
   const samples = renderClip(cls, rng, n, SAMPLE_RATE, anomaly && { kind: anomaly, strength: o.anomalyStrength });
   return { samples, anomaly };
@@ -163,7 +165,7 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
   if (!(seconds > 0) || !Number.isFinite(seconds)) throw new Error(`seconds must be positive, got ${seconds}`);
   const anomalyStrength = o.anomalyStrength ?? DEFAULT_ANOMALY_STRENGTH;
   if (!(anomalyStrength >= 0 && anomalyStrength <= 1)) throw new Error(`anomalyStrength must be in [0, 1], got ${anomalyStrength}`);
-  const anomalies = o.anomalies ?? 'spectral';
+  const anomalies = o.anomalies ?? DEFAULT_ANOMALY_SET;
   if (!Object.hasOwn(ANOMALY_SETS, anomalies)) throw new Error(`invalid anomalies "${anomalies}": expected ${Object.keys(ANOMALY_SETS).join(', ')}`);
   const machines = o.machines ?? (layout === 'original' ? recipeMachines(dcase) : defaultMachines(dcase, size));
   if (new Set(machines).size !== machines.length) throw new Error(`machines contains duplicates: ${machines.join(', ')}`);
