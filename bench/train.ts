@@ -18,8 +18,8 @@ import { performance } from 'node:perf_hooks';
 import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { ensureThreads, native } from '../src/native/index.js';
-import { resolveRunConfig } from '../src/recipes/registry.js';
-import { multiresnetConfigOf } from '../src/recipes/train_options.js';
+import { resolveRunConfig } from '../src/recipes/resolve.js';
+import { multiresnetConfigOf } from '../src/steps/from-config.js';
 import { AeModel, DisModel } from '../src/train/model.js';
 import { median, row } from './util.js';
 

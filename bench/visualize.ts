@@ -7,9 +7,9 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Rng } from '../src/data/synth/rng.js';
+import { Rng } from '../src/util/rng.js';
 import { writeNpz, type NpyArray } from '../src/io/npz.js';
-import { machineDir } from '../src/steps/paths.js';
+import { machineDir } from '../src/run/index.js';
 import { visualize } from '../src/steps/visualize.js';
 import { row } from './util.js';
 

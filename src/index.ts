@@ -11,24 +11,27 @@ export { table, type TableOptions } from './steps/table.js';
 export { visualize, type VisualizeOptions, type VisualizeResult } from './steps/visualize.js';
 export { drawTrainingCurves, type CurveFigure } from './steps/curves.js';
 export { writeReports, type WrittenReport } from './report/index.js';
-export { train, trainAe, validationScalars, loadLabelSet, modelDir, checkpointDir, type TrainStepOptions, type AeTrainStepOptions, type TrainStepResult } from './steps/train.js';
+export { train, trainAe, validationScalars, loadLabelSet, type TrainStepOptions, type AeTrainStepOptions, type TrainStepResult } from './steps/train.js';
 export { DisModel, AeModel, PretrainedModel, loadModel, type AnyModel, type ModelConfig, type AeConfig, type PretrainedConfig, type CheckpointInfo, type TrainData, type StepMetrics, type TrainSettings } from './train/model.js';
-export { readTorchCheckpoint, readLightningCheckpoint, CheckpointError, type TorchCheckpoint } from './io/torch_checkpoint.js';
+export { readTorchCheckpoint, readLightningCheckpoint, CheckpointError, type TorchCheckpoint } from './io/torch-checkpoint.js';
 export { readBeatsCheckpoint, readEatCheckpoint } from './pretrained/official.js';
 export { checkPretrained, type PretrainedReport } from './pretrained/check.js';
 export { PRETRAINED_SOURCES, resolvePretrained } from './pretrained/sources.js';
 export { selectCheckpoint, bestCheckpoints, intervalCheckpoints, LAST_CKPT } from './train/checkpoint.js';
 export { TensorBoardWriter, readEventFile } from './train/tensorboard.js';
 export { readSafetensors, writeSafetensors, readSafetensorsHeader, encodeSafetensors, decodeSafetensors, type SafeTensor } from './io/safetensors.js';
-export { versionDir, outputDir, machineDir, clipDir, type RunIds } from './steps/paths.js';
-export type { StepControl } from './steps/common.js';
+export {
+  versionDir, outputDir, machineDir, modelDir, checkpointDir, clipDir, runIdsOf, readRunConfig, findRunConfig, isSkipped,
+  type RunIds, type ModelIds, type StepControl, type Skipped, type RunConfig, type RecipeDefinition,
+} from './run/index.js';
+export * as defaults from './run/defaults.js';
+export { resolveExtractor, frontendOf, type Extractor } from './steps/extractor.js';
 export { runRecipe, type RunEvent, type RunHooks, type RunResult } from './recipes/run.js';
-export { RECIPES, getRecipe, resolveRunConfig, applyOverride } from './recipes/registry.js';
-export type { RunConfig } from './recipes/schema.js';
-export { trainOptionsOf, aeTrainOptionsOf, modelConfigOf, multiresnetConfigOf, aeConfigOf } from './recipes/train_options.js';
+export { RECIPES, getRecipe } from './recipes/catalogue.js';
+export { resolveRunConfig, applyOverride } from './recipes/resolve.js';
+export { trainOptionsOf, aeTrainOptionsOf, modelConfigOf, multiresnetConfigOf, aeConfigOf } from './steps/from-config.js';
 export { synthesize, type SynthOptions, type SynthResult, type SynthLayout } from './data/synth/index.js';
 export { listClips, type ClipList } from './data/clips.js';
 export { readNpz, writeNpz, encodeNpz, decodeNpz, type NpyArray } from './io/npz.js';
 export { native, setThreads, type TensorLike, type NativeInfo } from './native/index.js';
-export { SkipError } from './util/files.js';
 export { pyFloat } from './util/pyfloat.js';

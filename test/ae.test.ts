@@ -5,7 +5,7 @@ import path from 'node:path';
 import { synthesize } from '../src/data/synth/index.js';
 import { readNpz } from '../src/io/npz.js';
 import { readSafetensorsHeader } from '../src/io/safetensors.js';
-import { resolveRunConfig } from '../src/recipes/registry.js';
+import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { runRecipe } from '../src/recipes/run.js';
 import { validationScalars } from '../src/steps/train.js';
 import { auc } from '../src/metrics/auc.js';

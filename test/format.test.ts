@@ -6,7 +6,7 @@ import { DCASE_YEARS, machinesOf, type Dcase } from '../src/dcase/index.js';
 import {
   FormatCheckError, checkCounts, expectedCounts, formatDataset, formattedName, mappingFile, undoFormat, type CountRow,
 } from '../src/data/format.js';
-import { loadGroundTruth, parseGroundTruth } from '../src/data/groundtruth.js';
+import { loadGroundTruth, parseGroundTruth } from '../src/data/ground-truth/index.js';
 import { synthesize } from '../src/data/synth/index.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {

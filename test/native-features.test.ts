@@ -66,6 +66,21 @@ test('files: 16-bit decoding is exact and short clips are tiled, long clips crop
   t.deepEqual(Array.from(fromFile.data), Array.from(fromWave.data));
 });
 
+/** A 32-bit float mono 16 kHz WAV of `x` with x[at] = value. */
+function floatWav(x: Float32Array, at: number, value: number): Uint8Array {
+  const y = Float32Array.from(x);
+  y[at] = value;
+  const out = new Uint8Array(44 + y.byteLength);
+  const v = new DataView(out.buffer);
+  const ascii = (o: number, s: string) => [...s].forEach((c, i) => v.setUint8(o + i, c.charCodeAt(0)));
+  ascii(0, 'RIFF'); v.setUint32(4, 36 + y.byteLength, true); ascii(8, 'WAVE');
+  ascii(12, 'fmt '); v.setUint32(16, 16, true); v.setUint16(20, 3, true); v.setUint16(22, 1, true);
+  v.setUint32(24, 16000, true); v.setUint32(28, 64000, true); v.setUint16(32, 4, true); v.setUint16(34, 32, true);
+  ascii(36, 'data'); v.setUint32(40, y.byteLength, true);
+  out.set(new Uint8Array(y.buffer), 44);
+  return out;
+}
+
 test('bad WAV files give errors that name the file and the problem', async (t) => {
   const dir = await tmpDir();
   const good = encodeWav16(noise(1600, 5), 16000);
@@ -74,6 +89,9 @@ test('bad WAV files give errors that name the file and the problem', async (t) =
     ['stereo.wav', encodeWav16(noise(3200, 7), 16000, 2), /2 channels/],
     ['truncated.wav', good.slice(0, good.length - 1000), /truncated/],
     ['text.wav', new TextEncoder().encode('this is not audio at all, just text in a file'), /not a WAV|truncated/i],
+    ['nan.wav', floatWav(noise(1600, 9), 100, NaN), /NaN sample at frame 100 of 1600/],
+    ['inf.wav', floatWav(noise(1600, 9), 5, Infinity), /infinite sample at frame 5/],
+    ['huge.wav', floatWav(noise(1600, 9), 5, 1e30), /sample at frame 5 is 1e\+30, beyond/],
   ];
   for (const [name, bytes, problem] of cases) {
     const file = path.join(dir, name);

@@ -6,7 +6,7 @@ import { fitScore, type EmbeddingSet } from '../src/backends/score.js';
 import { resolveBackend } from '../src/backends/config.js';
 import { decodeNpz, writeNpz, type NpyArray } from '../src/io/npz.js';
 import { native } from '../src/native/index.js';
-import { DEFAULT_BACKENDS } from '../src/recipes/raw_spec.js';
+import { DEFAULT_BACKENDS } from '../src/run/index.js';
 import { score } from '../src/steps/score.js';
 import { parseCsv } from '../src/util/csv.js';
 import { centreScoreReference, knnReference, knnRescaleReference, rng } from './helpers/reference.js';

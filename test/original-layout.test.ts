@@ -8,11 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { machinesOf, type Dcase } from '../src/dcase/index.js';
 import { formatDataset } from '../src/data/format.js';
-import { loadGroundTruth } from '../src/data/groundtruth.js';
+import { loadGroundTruth } from '../src/data/ground-truth/index.js';
 import { writeLabels } from '../src/data/label.js';
 import { synthesize } from '../src/data/synth/index.js';
-import { resolveRunConfig } from '../src/recipes/registry.js';
-import { KNN_PLAIN } from '../src/recipes/raw_spec.js';
+import { resolveRunConfig } from '../src/recipes/resolve.js';
+import { done } from './helpers/outcome.js';
+import { KNN_PLAIN } from '../src/run/index.js';
 import { runRecipe } from '../src/recipes/run.js';
 import { readCsvFile } from '../src/util/csv.js';
 
@@ -58,7 +59,7 @@ async function prepare(t: ExecutionContext, dcase: Dcase, machines: string[]): P
     t.true(evalClips > 0, `${machine} has evaluation test clips`);
   }
 
-  const { labels } = await writeLabels({ dataDir, dcase, outDir: path.join(root, 'labels') });
+  const { labels } = done(await writeLabels({ dataDir, dcase, outDir: path.join(root, 'labels') }));
   const trainTest = formatted.counts.reduce((s, r) => s + r.count, 0);
   t.is(Object.keys(labels.path2idx_dict).length, trainTest);
   t.false(Object.keys(labels.path2idx_dict).some((p) => p.includes('/supplemental/')));

@@ -7,10 +7,13 @@ import { synthesize } from '../src/data/synth/index.js';
 import { readNpz, type NpyArray } from '../src/io/npz.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { native, type TensorDict } from '../src/native/index.js';
-import { resolveRunConfig } from '../src/recipes/registry.js';
+import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { runRecipe } from '../src/recipes/run.js';
 import { loadModel, PretrainedModel } from '../src/train/model.js';
-import { fairseqEatRoot, ordered, tensor, torchSave } from './helpers/torch_pickle_writer.js';
+import { resolveExtractor } from '../src/steps/extractor.js';
+import { modelConfigOf } from '../src/steps/from-config.js';
+import { smallBeatsCheckpoint } from './helpers/beats-small.js';
+import { fairseqEatRoot, ordered, tensor, torchSave } from './helpers/torch-pickle-writer.js';
 
 // Parity with ASDKit's BEATs / EAT code (spec pretrained §9): the vectors were computed by the
 // original in float32 on the CPU; tolerance 1e-4 absolute (an op-for-op port reaches ~2e-6).
@@ -123,6 +126,84 @@ test('EAT from a fairseq-layout file reproduces ASDKit (CLS embedding, LoRA on q
   const dLora = maxAbsDiff((await lora.embed(wave)).data, z.get('lora.out.embed')!.data as Float32Array);
   t.log(`LoRA + linear embedding max |Δ| = ${dLora.toExponential(2)}`);
   t.true(dLora <= TOL);
+  for (const m of [frozen, lora]) m.dispose();
+  await t.throwsAsync(frozen.embed(wave), { message: /has been disposed/ });
+});
+
+/** y = x Wᵀ + b for x (B, D), W (O, D) row-major. */
+function linear(x: Float32Array, B: number, W: Float32Array, b: Float32Array): Float32Array {
+  const O = b.length, D = W.length / O;
+  const y = new Float32Array(B * O);
+  for (let i = 0; i < B; i++) for (let o = 0; o < O; o++) {
+    let acc = b[o];
+    for (let k = 0; k < D; k++) acc += x[i * D + k] * W[o * D + k];
+    y[i * O + o] = acc;
+  }
+  return y;
+}
+
+test('EAT predictionMode seq: the raw embedding is the sequence mean, and the LoRA projection takes the sequence tokens', async (t) => {
+  const { z } = await vectors('eat_small');
+  const sd = [...z].filter(([k]) => k.startsWith('sd.')).map(([k, a]): [string, ReturnType<typeof tensor>] => [k.slice(3), tensor(a.data as Float32Array, a.shape)]);
+  const file = await writeFile('eat_small_seq.pt', torchSave(fairseqEatRoot(sd)));
+  const wave = f32(z.get('in.wave')!);
+  const seqMean = z.get('out.seq_mean')!.data as Float32Array;
+
+  const frozen = await PretrainedModel.create({ encoder: 'eat', checkpoint: file, secSamples: 16000, predictionMode: 'seq' });
+  const raw = (await frozen.embed(wave)).data;
+  const dSeq = maxAbsDiff(raw, seqMean);
+  t.log(`raw embedding (seq mean) max |Δ| = ${dSeq.toExponential(2)}`);
+  t.true(dSeq <= TOL);
+  t.true(maxAbsDiff(raw, z.get('out.cls')!.data as Float32Array) > 1e-2, 'not the CLS token');
+
+  // No LoRA+seq vectors exist: with fresh adapters (B = 0) the encoder is unchanged, so the linear
+  // projection must map exactly the vectors' seq mean.
+  const W = z.get('lora.projection_net.weight')!.data as Float32Array;
+  const b = z.get('lora.projection_net.bias')!.data as Float32Array;
+  const common = { encoder: 'eat' as const, checkpoint: file, secSamples: 16000, loraRank: 4, loraAlpha: 8, embedSize: 16, numClasses: 3, head: { type: 'scadacos' as const, trainable: true } };
+  const lora = await PretrainedModel.create({ ...common, projection: 'linear', predictionMode: 'seq' });
+  lora.loadState(
+    { 'extractor.projection_net.weight': { dtype: 'F32', data: W, shape: [16, 64] }, 'extractor.projection_net.bias': { dtype: 'F32', data: b, shape: [16] } },
+    { epoch: 0, globalStep: 0, loss: 0, train: {} },
+    false,
+  );
+  const embed = await lora.embed(wave);
+  t.deepEqual(embed.shape, [2, 16]);
+  const dProj = maxAbsDiff(embed.data, linear(seqMean, 2, W, b));
+  t.log(`LoRA + seq + linear vs linear(out.seq_mean) max |Δ| = ${dProj.toExponential(2)}`);
+  t.true(dProj <= TOL);
+
+  // attn_stat_pool pools the sequence tokens; on the CLS token (the default mode) it is refused.
+  const pooled = await PretrainedModel.create({ ...common, projection: 'attn_stat_pool', predictionMode: 'seq' });
+  t.deepEqual((await pooled.embed(wave)).shape, [2, 16]);
+  for (const predictionMode of ['cls', undefined] as const) {
+    await t.throwsAsync(PretrainedModel.create({ ...common, projection: 'attn_stat_pool', predictionMode }), {
+      instanceOf: RangeError,
+      message: /attn_stat_pool.*predictionMode "seq"/,
+    });
+  }
+  await t.throwsAsync(PretrainedModel.create({ ...common, predictionMode: 'mean' as never }), { instanceOf: RangeError, message: /predictionMode/ });
+  await t.throwsAsync(PretrainedModel.create({ encoder: 'beats', checkpoint: path.join(fixtures, 'beats_small_ckpt.pt'), secSamples: 16000, predictionMode: 'seq' }), {
+    instanceOf: RangeError,
+    message: /EAT setting/,
+  });
+  for (const m of [frozen, lora, pooled]) m.dispose();
+});
+
+test('prediction_mode from a run config reaches the encoder: raw_eat seq embeds the sequence mean; BEATs refuses it', async (t) => {
+  const { z } = await vectors('eat_small');
+  const sd = [...z].filter(([k]) => k.startsWith('sd.')).map(([k, a]): [string, ReturnType<typeof tensor>] => [k.slice(3), tensor(a.data as Float32Array, a.shape)]);
+  const file = await writeFile('eat_small_cfg.pt', torchSave(fairseqEatRoot(sd)));
+  const c = resolveRunConfig('raw_eat', { dcase: 'dcase2023' }, [`extract.frontend.checkpoint=${file}`, 'extract.sec=1', 'extract.frontend.prediction_mode=seq']);
+  const ex = await resolveExtractor(c);
+  const d = maxAbsDiff((await ex.model!.embed(f32(z.get('in.wave')!))).data, z.get('out.seq_mean')!.data as Float32Array);
+  t.log(`raw_eat prediction_mode=seq vs out.seq_mean max |Δ| = ${d.toExponential(2)}`);
+  t.true(d <= TOL);
+  ex.model!.dispose();
+  const lora = resolveRunConfig('dis_eat_scac_trainable', { dcase: 'dcase2023' }, ['model.extractor.prediction_mode=seq', 'model.extractor.projection=attn_stat_pool']);
+  t.like(modelConfigOf(lora.model!), { predictionMode: 'seq', projection: 'attn_stat_pool' });
+  const beats = resolveRunConfig('raw_beats', { dcase: 'dcase2023' }, [`extract.frontend.checkpoint=${path.join(fixtures, 'beats_small_ckpt.pt')}`, 'extract.frontend.prediction_mode=seq']);
+  await t.throwsAsync(resolveExtractor(beats), { message: /prediction_mode is an EAT setting/ });
 });
 
 test('a missing official checkpoint names the file and where to download it', async (t) => {
@@ -133,13 +214,6 @@ test('a missing official checkpoint names the file and where to download it', as
 
 // --- End to end on a tiny synthetic set, with a small random BEATs in the official layout.
 
-/** A 2-layer, 64-wide BEATs with every official key (random weights), saved like the official file. */
-async function smallBeatsCheckpoint(): Promise<string> {
-  const { json, z } = await vectors('beats_small');
-  const model = [...z].filter(([k]) => k.startsWith('sd.')).map(([k, a]): [string, unknown] => [k.slice(3), tensor(a.data as Float32Array, a.shape)]);
-  return writeFile('BEATs_small.pt', torchSave({ cfg: json.preset.beats_cfg, model: ordered(model as Array<[string, never]>) }));
-}
-
 const dataset = (async () => {
   const dataDir = path.join(await tmp, 'data');
   await synthesize({ dataDir, dcase: 'dcase2023', size: 'tiny', seed: 0, seconds: 2, machines: ['fan', 'ToyCar'] });
@@ -148,7 +222,7 @@ const dataset = (async () => {
 
 test.serial('raw_beats and a 1-epoch dis_beats_scac_trainable run end to end; checkpoints hold trainable tensors only', async (t) => {
   const dataDir = await dataset;
-  const ckpt = await smallBeatsCheckpoint();
+  const ckpt = await smallBeatsCheckpoint(await tmp);
   const resultDir = path.join(await tmp, 'results');
   const common = { dcase: 'dcase2023', data_dir: dataDir, result_dir: resultDir, machines: ['fan', 'ToyCar'] };
 
@@ -211,7 +285,7 @@ test('an ASDKit Lightning checkpoint of dis_beats_scac_trainable (peft names) im
 
 test.serial('BatchNorm statistics of the projection: lost at restore as in ASDKit (spec §4.4) unless keepBnStats', async (t) => {
   const dataDir = await dataset;
-  const ckpt = await smallBeatsCheckpoint();
+  const ckpt = await smallBeatsCheckpoint(await tmp);
   const trainDir = path.join(dataDir, 'formatted', 'dcase2023', 'raw', 'fan', 'train');
   const paths = (await fs.readdir(trainDir)).sort().slice(0, 8).map((f) => path.join(trainDir, f));
   const config = { encoder: 'beats' as const, checkpoint: ckpt, secSamples: 16000, loraRank: 4, loraAlpha: 8, projection: 'attn_stat_pool' as const, embedSize: 16, numClasses: 2 };

@@ -1,27 +1,13 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { synthesize } from '../src/data/synth/index.js';
 import { readNpz } from '../src/io/npz.js';
-import { resolveRunConfig } from '../src/recipes/registry.js';
+import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { runRecipe } from '../src/recipes/run.js';
 import { readCsvFile } from '../src/util/csv.js';
-
-const run = promisify(execFile);
-const CLI = [path.join('src', 'cli', 'main.ts')];
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await run(process.execPath, ['--import', 'tsx', ...CLI, ...args], { cwd: process.cwd() });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+import { cli } from './helpers/cli.js';
 
 const tmp = fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-recipe-'));
 
@@ -117,6 +103,8 @@ test('CLI: errors are one clear line with a non-zero exit', async (t) => {
   const cases: Array<[string[], RegExp]> = [
     [['run', 'raw_spec', '--dcase', 'dcase2019', '--data-dir', root], /dcase/],
     [['run', 'nope', '--dcase', 'dcase2023'], /unknown recipe "nope"/],
+    [['run', 'dis_spec_scac_trainabel', '--dcase', 'dcase2023'], /unknown recipe "dis_spec_scac_trainabel" \(did you mean dis_spec_scac_trainable\?\)/],
+    [['extrct', '--dcase', 'dcase2023'], /unknown command "extrct"; did you mean extract\?/],
     [['synth', '--anomalies', 'loud', '--data-dir', path.join(root, 'never')], /anomalies.*loud/],
     [['extract', '--dcase', 'dcase2023', '--machine', 'fan', '--data-dir', path.join(root, 'nowhere'), '--result-dir', path.join(root, 'r3')], /missing folder/],
     [['evaluate', '--score-file', path.join(root, 'absent.csv'), '--dcase', 'dcase2023', '--machine', 'fan', '--out', path.join(root, 'x.csv')], /absent\.csv/],
@@ -128,6 +116,16 @@ test('CLI: errors are one clear line with a non-zero exit', async (t) => {
     t.regex(lines[0], /^asdkit: error: /, r.stderr);
     t.regex(r.stderr, re);
   }
+});
+
+test('CLI: --version alone prints the package version; help lists the commands', async (t) => {
+  const pkg = JSON.parse(await fs.readFile('package.json', 'utf8')) as { version: string };
+  const v = await cli(['--version']);
+  t.is(v.code, 0, v.stderr);
+  t.is(v.stdout.trim(), pkg.version);
+  const h = await cli(['help']);
+  t.is(h.code, 0, h.stderr);
+  for (const c of ['run', 'extract', 'score', 'evaluate', 'table', 'report']) t.regex(h.stdout, new RegExp(`asdkit ${c}\\b`));
 });
 
 test('CLI: synth --anomalies temporal writes what synthesize writes', async (t) => {

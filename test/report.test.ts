@@ -1,14 +1,13 @@
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { readTimings } from '../src/recipes/timings.js';
+import { readTimings } from '../src/run/timings.js';
 import { findRuns } from '../src/report/collect.js';
 import { writeReports } from '../src/report/index.js';
 import { drawTrainingCurves, refreshTrainingCurves } from '../src/steps/curves.js';
 import { readCsvFile } from '../src/util/csv.js';
+import { cli } from './helpers/cli.js';
 import { pngStats } from './helpers/png.js';
 import { tinyAeRun } from './helpers/tiny-run.js';
 
@@ -115,9 +114,10 @@ test('report: text is escaped, an unreadable file is listed as a problem, CLI an
   await fs.mkdir(path.join(root, 'empty'));
   await t.throwsAsync(findRuns(path.join(root, 'empty')), { message: /no runs in/ });
 
-  const cli = await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join('src', 'cli', 'main.ts'), 'report', path.join(root, 'results')]);
-  t.is(cli.stdout.trim(), `wrote ${path.join(runDir, 'report.html')}`);
-  t.regex(cli.stderr, /warning: .*eval_official23\.csv: line 2 has 2 field\(s\), the header has 3/);
+  const printed = await cli(['report', path.join(root, 'results')]);
+  t.is(printed.code, 0, printed.stderr);
+  t.is(printed.stdout.trim(), `wrote ${path.join(runDir, 'report.html')}`);
+  t.regex(printed.stderr, /warning: .*eval_official23\.csv: line 2 has 2 field\(s\), the header has 3/);
   const html = await fs.readFile(path.join(runDir, 'report.html'), 'utf8');
   t.false(html.includes('<script'));
   t.true(html.includes('name: &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;'));

@@ -10,7 +10,7 @@ import {
 } from '../src/data/synth/index.js';
 import type { AnomalyKind } from '../src/data/synth/index.js';
 import { sectionLevels } from '../src/data/synth/plan.js';
-import { Rng } from '../src/data/synth/rng.js';
+import { Rng } from '../src/util/rng.js';
 import { renderClip, soundClass } from '../src/data/synth/sound.js';
 import { decodeWavHeader, encodeWav16 } from '../src/data/wav.js';
 import { parseCsv } from '../src/util/csv.js';

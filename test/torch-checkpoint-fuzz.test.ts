@@ -10,9 +10,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { unzipSync } from 'fflate';
 import { PyObject, TensorRef, WHITELIST } from '../src/io/pickle.js';
-import { CheckpointError, readTorchCheckpoint, type TorchCheckpoint } from '../src/io/torch_checkpoint.js';
+import { CheckpointError, readTorchCheckpoint, type TorchCheckpoint } from '../src/io/torch-checkpoint.js';
 import { readBeatsCheckpoint, readEatCheckpoint } from '../src/pretrained/official.js';
-import { fairseqEatRoot, tensor, torchSave, zipStored } from './helpers/torch_pickle_writer.js';
+import { fairseqEatRoot, tensor, torchSave, zipStored } from './helpers/torch-pickle-writer.js';
 
 const CASES = 2000;
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');

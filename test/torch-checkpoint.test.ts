@@ -7,13 +7,13 @@ import { zipSync } from 'fflate';
 import { readNpz, type NpyArray } from '../src/io/npz.js';
 import { WHITELIST } from '../src/io/pickle.js';
 import { writeSafetensors, type SafeTensor } from '../src/io/safetensors.js';
-import { CheckpointError, readLightningCheckpoint, readTorchCheckpoint, type CheckpointBytes, type Tensor } from '../src/io/torch_checkpoint.js';
+import { CheckpointError, readLightningCheckpoint, readTorchCheckpoint, type CheckpointBytes, type Tensor } from '../src/io/torch-checkpoint.js';
 import { checkPretrained } from '../src/pretrained/check.js';
 import { EAT_PRESETS, countParameters, expectedBeatsKeys, expectedEatKeys, readBeatsCheckpoint, readEatCheckpoint } from '../src/pretrained/official.js';
 import { resolvePretrained } from '../src/pretrained/sources.js';
 import { formatReport, importAsdkitCheckpoint } from '../src/cli/commands/pretrained.js';
-import { resolveRunConfig } from '../src/recipes/registry.js';
-import { modelConfigOf } from '../src/recipes/train_options.js';
+import { resolveRunConfig } from '../src/recipes/resolve.js';
+import { modelConfigOf } from '../src/steps/from-config.js';
 import { DisModel, loadModel } from '../src/train/model.js';
 import {
   Global,
@@ -30,7 +30,7 @@ import {
   tuple,
   view,
   zipStored,
-} from './helpers/torch_pickle_writer.js';
+} from './helpers/torch-pickle-writer.js';
 
 const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const BEATS_PT = path.join(fixtures, 'beats_small_ckpt.pt');
@@ -270,7 +270,12 @@ test('ASDKit Lightning checkpoint: state_dict read, omegaconf hyper-parameters o
   t.is(info.epoch, 15);
   for (const [k, v] of Object.entries(model.stateDict())) t.true(bytesOf(v.data).equals(bytesOf(sd[k].data)), k);
 
-  const e = await t.throwsAsync(importAsdkitCheckpoint({ file, out, recipe: 'dis_multispec_scac_trainable', dcase: 'dcase2023' }));
+  // An existing target (it may be a trained last.ckpt with its optimizer state) is kept unless --overwrite.
+  const before = await fs.readFile(out);
+  const kept = await t.throwsAsync(importAsdkitCheckpoint({ file, out, recipe: 'dis_spec_scac_trainable', dcase: 'dcase2023' }));
+  t.regex(kept!.message, /imported\.ckpt already exists.*--overwrite/);
+  t.true(before.equals(await fs.readFile(out)), 'the existing file is untouched');
+  const e = await t.throwsAsync(importAsdkitCheckpoint({ file, out, recipe: 'dis_multispec_scac_trainable', dcase: 'dcase2023', overwrite: true }));
   t.regex(e!.message, /does not match recipe dis_multispec_scac_trainable[\s\S]*(missing|unexpected|shape)/);
 });
 

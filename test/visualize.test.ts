@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { readNpz, writeNpz, type NpyArray } from '../src/io/npz.js';
-import { machineDir } from '../src/steps/paths.js';
+import { machineDir } from '../src/run/index.js';
 import { visualize } from '../src/steps/visualize.js';
-import { Rng } from '../src/data/synth/rng.js';
+import { Rng } from '../src/util/rng.js';
 
 const ids = { name: 'recipe', dcase: 'dcase2023' as const, version: 'v', seed: 0, inferVer: 'x' };
 

@@ -1,6 +1,15 @@
-// Runs a core call on its own std::thread (never on libuv's pool, which file I/O needs) and
-// settles a Promise on the JS thread. Progress goes through a thread-safe function; `cancel()`
-// flips the job's CancelToken, which the core checks between chunks.
+// Native jobs: a core call runs on its own std::thread (never on libuv's pool, which file I/O
+// needs) and settles a Promise on the JS thread; JS gets `{ promise, cancel }`.
+//  * Bounded: the thread first waits for a slot of its device (JobLimiter: default 1 job per
+//    device at once, setMaxJobs). `cancel()` flips the job's CancelToken, which the core checks
+//    between chunks; a job cancelled while it waits rejects with AbortError without running.
+//  * One queue to JS: progress events, emitted events (training steps) and the settlement travel
+//    through one ThreadSafeFunction in FIFO order, so every event of a job is delivered before its
+//    promise settles.
+//  * Progress may be reported from any thread: it is throttled (~20 events/s, the last one always
+//    delivered) under a lock.
+//  * The work's captures (model references, claims) are dropped before the promise settles.
+//  * A rejection carries the JavaScript stack of the call that started the job.
 #pragma once
 
 #include <napi.h>
@@ -9,112 +18,95 @@
 #include <exception>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/runtime.h"
+#include "errors.h"
 
 namespace asd::addon {
 
-struct ProgressEvent {
-  int64_t done;
-  int64_t total;
+// Builds, on the JS thread, the value an emitted event passes to `on_event`.
+using EventFn = std::function<Napi::Value(Napi::Env)>;
+
+struct JobOptions {
+  Napi::Value on_progress;          // (done, total)
+  Napi::Value on_event;             // gets each value the work emits
+  torch::Device device = torch::kCPU;
+  std::vector<Napi::Value> inputs;  // JS values whose memory the worker reads: kept alive
+};
+
+// What a job's work gets: the core's RunContext plus `emit`.
+struct JobContext : RunContext {
+  std::function<void(EventFn)> emit;
+};
+
+// The part of a job that does not depend on its result type (async_job.cc).
+class JobCore : public std::enable_shared_from_this<JobCore> {
+ public:
+  JobCore(Napi::Env env, const JobOptions& options);
+  Napi::Object handle(Napi::Env env);  // { promise, cancel }
+
+  // Worker thread.
+  JobContext context();
+  bool acquire_slot();  // false: cancelled while waiting
+  void release_slot();
+  // Queues `fn` behind every earlier event and lets go of the queue.
+  void settle(std::function<void(Napi::Env, JobCore&)> fn);
+
+  // JS thread, inside settle: both drop the job's JS references.
+  void resolve(Napi::Value value);
+  void reject(Napi::Env env, Napi::Error error);
+
+ private:
+  void post(std::function<void(Napi::Env)> fn);
+  void progress(int64_t done, int64_t total);
+  void drop_references();
+
+  std::shared_ptr<CancelToken> token_ = std::make_shared<CancelToken>();
+  torch::Device device_;
+  Napi::Promise::Deferred deferred_;
+  Napi::ThreadSafeFunction queue_;
+  Napi::FunctionReference on_progress_, on_event_;
+  Napi::ObjectReference origin_;  // an Error made when the job started: its stack is the caller's
+  std::vector<Napi::Reference<Napi::Value>> keep_alive_;
+  std::mutex progress_mutex_;
+  std::chrono::steady_clock::time_point last_progress_;
 };
 
 template <typename R>
-struct Job {
-  Napi::Promise::Deferred deferred;
-  std::shared_ptr<CancelToken> token = std::make_shared<CancelToken>();
-  std::optional<R> result;
-  std::string error;
-  bool aborted = false;
-  Napi::ThreadSafeFunction done_fn;
-  Napi::ThreadSafeFunction progress_fn;
-  bool has_progress = false;
-  std::vector<Napi::Reference<Napi::Value>> keep_alive;  // inputs whose memory the worker reads
-  std::function<Napi::Value(Napi::Env, R&)> to_js;
-  explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
-};
-
-Napi::Error make_abort_error(Napi::Env env);
-
-// Starts `work` on a new thread. `inputs` are JS values kept alive until the job settles.
-// Returns `{ promise, cancel }`.
-template <typename R>
-Napi::Object start_job(Napi::Env env, Napi::Value on_progress, torch::Device device,
-                       std::vector<Napi::Value> inputs, std::function<R(const RunContext&)> work,
+Napi::Object start_job(Napi::Env env, const JobOptions& options, std::function<R(const JobContext&)> work,
                        std::function<Napi::Value(Napi::Env, R&)> to_js) {
-  auto job = std::make_shared<Job<R>>(env);
-  job->to_js = std::move(to_js);
-  for (auto& v : inputs) job->keep_alive.push_back(Napi::Persistent(v));
-
-  job->done_fn = Napi::ThreadSafeFunction::New(env, Napi::Function(), "asdkit-job", 0, 1);
-  if (on_progress.IsFunction()) {
-    job->has_progress = true;
-    job->progress_fn = Napi::ThreadSafeFunction::New(env, on_progress.As<Napi::Function>(),
-                                                     "asdkit-progress", 0, 1);
-  }
-
-  std::thread([job, device, work = std::move(work)]() mutable {
-    RunContext ctx;
-    ctx.device = device;
-    ctx.cancel = job->token.get();
-    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
-    if (job->has_progress) {
-      ctx.progress = [job, last](int64_t done, int64_t total) mutable {
-        // Throttle to ~20 events/s, but always deliver the final one.
-        auto now = std::chrono::steady_clock::now();
-        if (done < total && now - last < std::chrono::milliseconds(50)) return;
-        last = now;
-        auto* ev = new ProgressEvent{done, total};
-        auto status = job->progress_fn.NonBlockingCall(ev, [](Napi::Env env, Napi::Function fn, ProgressEvent* e) {
-          fn.Call({Napi::Number::New(env, static_cast<double>(e->done)),
-                   Napi::Number::New(env, static_cast<double>(e->total))});
-          delete e;
-        });
-        if (status != napi_ok) delete ev;
-      };
-    }
-    try {
-      job->result.emplace(work(ctx));
-    } catch (const Cancelled&) {
-      job->aborted = true;
-    } catch (const std::exception& e) {
-      job->error = e.what();
-      if (job->error.empty()) job->error = "native error";
-    } catch (...) {
-      job->error = "unknown native error";
-    }
-    if (job->has_progress) job->progress_fn.Release();
-    job->done_fn.BlockingCall([job](Napi::Env env, Napi::Function) {
-      if (job->aborted) {
-        job->deferred.Reject(make_abort_error(env).Value());
-      } else if (!job->error.empty()) {
-        job->deferred.Reject(Napi::Error::New(env, job->error).Value());
-      } else {
-        try {
-          job->deferred.Resolve(job->to_js(env, *job->result));
-        } catch (const Napi::Error& e) {
-          job->deferred.Reject(e.Value());
-        } catch (const std::exception& e) {
-          job->deferred.Reject(Napi::Error::New(env, e.what()).Value());
-        }
+  auto core = std::make_shared<JobCore>(env, options);
+  Napi::Object handle = core->handle(env);
+  std::thread([core, work = std::move(work), to_js = std::move(to_js)]() mutable {
+    auto result = std::make_shared<std::optional<R>>();
+    std::exception_ptr error;
+    if (core->acquire_slot()) {
+      try {
+        result->emplace(work(core->context()));
+      } catch (...) {
+        error = std::current_exception();
       }
-      job->result.reset();
-      job->keep_alive.clear();
+      core->release_slot();
+    } else {
+      error = std::make_exception_ptr(Cancelled());
+    }
+    work = nullptr;
+    core->settle([result, error, to_js = std::move(to_js)](Napi::Env e, JobCore& job) {
+      if (error) return job.reject(e, error_from(e, error));
+      try {
+        job.resolve(to_js(e, **result));
+      } catch (...) {
+        job.reject(e, error_from(e, std::current_exception()));
+      }
+      result->reset();
     });
-    job->done_fn.Release();
   }).detach();
-
-  auto handle = Napi::Object::New(env);
-  handle.Set("promise", job->deferred.Promise());
-  std::weak_ptr<CancelToken> weak = job->token;
-  handle.Set("cancel", Napi::Function::New(env, [weak](const Napi::CallbackInfo& info) {
-               if (auto t = weak.lock()) t->cancel();
-               return info.Env().Undefined();
-             }));
   return handle;
 }
 

@@ -22,7 +22,7 @@ std::optional<double> get_optional_number(const Napi::Object& o, const char* key
 // `{ type: 'stft_pool', pool, nFft, hopLength, nMels, power, fMin, fMax, useLog, temporalNorm }`
 std::shared_ptr<extract::Frontend> frontend_from_js(const Napi::Object& cfg) {
   const std::string type = get_string(cfg, "type", "");
-  if (type != "stft_pool") throw Napi::TypeError::New(cfg.Env(), "unknown frontend type \"" + type + "\" (available: stft_pool)");
+  if (type != "stft_pool") fail(cfg.Env(), ErrorKind::kValue, "unknown frontend type \"" + type + "\" (available: stft_pool)");
   features::StftOptions o = features::StftPool::raw_spec_options();
   o.n_fft = get_int(cfg, "nFft", o.n_fft);
   o.hop_length = get_int(cfg, "hopLength", o.hop_length);
@@ -33,11 +33,7 @@ std::shared_ptr<extract::Frontend> frontend_from_js(const Napi::Object& cfg) {
   o.n_mels = mels ? std::optional<int64_t>(static_cast<int64_t>(*mels)) : std::nullopt;
   o.use_log = get_bool(cfg, "useLog", o.use_log);
   o.temporal_norm = get_bool(cfg, "temporalNorm", o.temporal_norm);
-  try {
-    return std::make_shared<extract::StftPoolFrontend>(get_string(cfg, "pool", "time_mean"), o);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(cfg.Env(), e.what());
-  }
+  return std::make_shared<extract::StftPoolFrontend>(get_string(cfg, "pool", "time_mean"), o);
 }
 
 struct ExtractSetup {
@@ -48,12 +44,12 @@ struct ExtractSetup {
 
 ExtractSetup setup_from_js(const Napi::Object& o) {
   Napi::Value f = o.Get("frontend");
-  if (!f.IsObject()) throw Napi::TypeError::New(o.Env(), "options.frontend must be an object");
+  if (!f.IsObject()) fail(o.Env(), ErrorKind::kType, "options.frontend must be an object");
   ExtractSetup s;
   s.frontend = frontend_from_js(f.As<Napi::Object>());
-  s.opts.length = get_int(o, "length", 0);
-  s.opts.batch_size = get_int(o, "batchSize", 64);
-  s.opts.io_threads = static_cast<int>(get_int(o, "ioThreads", 2));
+  s.opts.length = get_int(o, "length", s.opts.length);
+  s.opts.batch_size = get_int(o, "batchSize", s.opts.batch_size);
+  s.opts.io_threads = static_cast<int>(get_int(o, "ioThreads", s.opts.io_threads));
   s.device = get_device(o);
   return s;
 }
@@ -63,9 +59,12 @@ Napi::Value extract_files_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto paths = strings_from_js(info[0], "paths");
   ExtractSetup s = setup_from_js(get_options(info, 1));
+  JobOptions jo;
+  jo.on_progress = info[2];
+  jo.device = s.device;
   return start_job<extract::Outputs>(
-      env, info[2], s.device, {},
-      [paths = std::move(paths), s](const RunContext& ctx) { return extract::extract_files(*s.frontend, paths, s.opts, ctx); },
+      env, jo,
+      [paths = std::move(paths), s](const JobContext& ctx) { return extract::extract_files(*s.frontend, paths, s.opts, ctx); },
       named_tensors_to_js);
 }
 
@@ -73,25 +72,33 @@ Napi::Value extract_files_js(const Napi::CallbackInfo& info) {
 Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   torch::Tensor wave = tensor_from_js(info[0], "wave");
-  if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2) throw Napi::TypeError::New(env, "wave must be float32 with shape [batch, samples]");
+  if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2) fail(env, ErrorKind::kType, "wave must be float32 with shape [batch, samples]");
   ExtractSetup s = setup_from_js(get_options(info, 1));
+  JobOptions jo;
+  jo.on_progress = info[2];
+  jo.device = s.device;
+  jo.inputs = {info[0]};
   return start_job<extract::Outputs>(
-      env, info[2], s.device, {info[0]},
-      [wave, s](const RunContext& ctx) { return extract::forward_batches(*s.frontend, wave, s.opts, ctx); },
+      env, jo, [wave, s](const JobContext& ctx) { return extract::forward_batches(*s.frontend, wave, s.opts, ctx); },
       named_tensors_to_js);
 }
 
-// readWav(path, length) → float32 samples (cropped/tiled when length > 0).
+// readWav(path, length, onProgress?) → float32 samples (cropped/tiled when length > 0). One
+// file: progress is (1, 1) once it is decoded.
 Napi::Value read_wav_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "readWav(path, length): path must be a string");
+  if (info.Length() < 1 || !info[0].IsString()) fail(env, ErrorKind::kType, "readWav(path, length): path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int64_t length = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
+  JobOptions jo;
+  jo.on_progress = info[2];
   return start_job<torch::Tensor>(
-      env, info[2], torch::kCPU, {},
-      [path, length](const RunContext&) {
+      env, jo,
+      [path, length](const JobContext& ctx) {
         torch::Tensor w = audio::read_wav(path);
-        return length > 0 ? audio::crop_or_tile(w, length) : w;
+        if (length > 0) w = audio::crop_or_tile(w, length);
+        ctx.report(1, 1);
+        return w;
       },
       [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return tensor_to_js(e, t); });
 }
@@ -99,9 +106,9 @@ Napi::Value read_wav_js(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void register_features(Napi::Env env, Napi::Object exports) {
-  exports.Set("extractFiles", Napi::Function::New(env, extract_files_js, "extractFiles"));
-  exports.Set("frontendForward", Napi::Function::New(env, frontend_forward_js, "frontendForward"));
-  exports.Set("readWav", Napi::Function::New(env, read_wav_js, "readWav"));
+  export_function(env, exports, "extractFiles", extract_files_js);
+  export_function(env, exports, "frontendForward", frontend_forward_js);
+  export_function(env, exports, "readWav", read_wav_js);
 }
 
 }  // namespace asd::addon

@@ -1,5 +1,6 @@
 #include "pretrained_config.h"
 
+#include "errors.h"
 #include "tensor_bridge.h"
 
 namespace asd::addon {
@@ -53,24 +54,33 @@ nn::EatConfig eat_from_js(const Napi::Object& c, int64_t sec_samples) {
 train::PretrainedModelConfig pretrained_config_from_js(const Napi::Object& o, train::HeadConfig head) {
   Napi::Env env = o.Env();
   train::PretrainedModelConfig c;
-  c.sec_samples = get_int(o, "secSamples", 0);
+  c.sec_samples = get_int(o, "secSamples", c.sec_samples);
   Napi::Value ev = o.Get("encoderConfig");
-  if (!ev.IsObject()) throw Napi::TypeError::New(env, "config.encoderConfig must be an object (the checkpoint's cfg)");
+  if (!ev.IsObject()) fail(env, ErrorKind::kType, "config.encoderConfig must be an object (the checkpoint's cfg)");
   const std::string encoder = get_string(o, "encoder", "");
+  const bool mode_given = !o.Get("predictionMode").IsUndefined();
   if (encoder == "beats") {
+    if (mode_given) fail(env, ErrorKind::kValue, "config.predictionMode is an EAT setting; BEATs has no CLS token (leave it out)");
     c.encoder = train::PretrainedModelConfig::Encoder::kBeats;
     c.beats = beats_from_js(ev.As<Napi::Object>());
   } else if (encoder == "eat") {
     c.encoder = train::PretrainedModelConfig::Encoder::kEat;
     c.eat = eat_from_js(ev.As<Napi::Object>(), c.sec_samples);
+    const std::string mode = get_string(o, "predictionMode", "cls");
+    if (mode != "cls" && mode != "seq") fail(env, ErrorKind::kValue, "config.predictionMode must be \"cls\" or \"seq\", got \"" + mode + "\"");
+    c.eat.prediction_mode = nn::eat_prediction_mode(mode);
   } else {
-    throw Napi::TypeError::New(env, "config.encoder must be \"beats\" or \"eat\"");
+    fail(env, ErrorKind::kValue, "config.encoder must be \"beats\" or \"eat\", got \"" + encoder + "\"");
   }
-  c.lora_rank = get_int(o, "loraRank", 0);
+  c.lora_rank = get_int(o, "loraRank", c.lora_rank);
   c.lora_alpha = get_number(o, "loraAlpha", c.lora_alpha);
   c.projection = get_string(o, "projection", c.projection);
+  if (c.encoder == train::PretrainedModelConfig::Encoder::kEat && c.projection == "attn_stat_pool" &&
+      c.eat.prediction_mode != nn::EatConfig::PredictionMode::kSeq) {
+    fail(env, ErrorKind::kValue, "config.projection \"attn_stat_pool\" needs config.predictionMode \"seq\" with EAT (spec §3.4)");
+  }
   c.embed_size = get_int(o, "embedSize", c.embed_size);
-  c.n_classes = get_int(o, "numClasses", 0);
+  c.n_classes = get_int(o, "numClasses", c.n_classes);
   c.head = std::move(head);
   c.mixup_prob = get_number(o, "mixupProb", c.mixup_prob);
   return c;

@@ -8,8 +8,9 @@
 
 namespace asd::addon {
 
-// {encoder, encoderConfig, secSamples, loraRank, loraAlpha, projection, embedSize, numClasses,
-// head, mixupProb}; `head` is read by `head_of`. Throws Napi::TypeError on a wrong type.
+// {encoder, encoderConfig, secSamples, predictionMode (EAT only: "cls" | "seq"), loraRank,
+// loraAlpha, projection, embedSize, numClasses, mixupProb}; `head` is read by head_config_from_js.
+// Throws a TypeError for a wrong type, a RangeError for a bad value (errors.h).
 train::PretrainedModelConfig pretrained_config_from_js(const Napi::Object& o, train::HeadConfig head);
 
 }  // namespace asd::addon

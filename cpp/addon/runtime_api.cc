@@ -1,4 +1,4 @@
-// Build and run-time information (`asdkit doctor`), thread count, device checks.
+// Build and run-time information (`asdkit doctor`), thread count, job bound, device checks.
 #include <torch/torch.h>
 
 #include <cstdlib>
@@ -6,6 +6,9 @@
 
 #include "common/cpu_cache.h"
 #include "common/runtime.h"
+#include "errors.h"
+#include "job_limiter.h"
+#include "model_state.h"
 #include "surfaces.h"
 #include "tensor_bridge.h"
 
@@ -32,6 +35,18 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   cache.Set("hits", static_cast<double>(c.hits));
   cache.Set("misses", static_cast<double>(c.misses));
   o.Set("cpuCache", cache);
+  const JobLimiter::Stats j = JobLimiter::instance().stats();
+  auto jobs = Napi::Object::New(env);
+  jobs.Set("maxPerDevice", j.max_per_device);
+  jobs.Set("running", j.running);
+  jobs.Set("queued", j.queued);
+  jobs.Set("peakRunning", j.peak);
+  o.Set("jobs", jobs);
+  const ModelMemory mm = model_memory();
+  auto models = Napi::Object::New(env);
+  models.Set("live", static_cast<double>(mm.live));
+  models.Set("bytes", static_cast<double>(mm.bytes));
+  o.Set("models", models);
   return o;
 }
 
@@ -41,21 +56,21 @@ Napi::Value release_cache(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value set_threads(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "setNumThreads(n): n must be a number");
-  try {
-    return Napi::Number::New(info.Env(), set_num_threads(info[0].As<Napi::Number>().Int32Value()));
-  } catch (const std::exception& e) {
-    throw Napi::RangeError::New(info.Env(), e.what());
-  }
+  if (info.Length() < 1 || !info[0].IsNumber()) fail(info.Env(), ErrorKind::kType, "setNumThreads(n): n must be a number");
+  return Napi::Number::New(info.Env(), set_num_threads(info[0].As<Napi::Number>().Int32Value()));
+}
+
+// setMaxJobs(n): native jobs that may run at once per device (default 1); returns n.
+Napi::Value set_max_jobs(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) fail(info.Env(), ErrorKind::kType, "setMaxJobs(n): n must be a number");
+  const int n = info[0].As<Napi::Number>().Int32Value();
+  JobLimiter::instance().set_max(n);
+  return Napi::Number::New(info.Env(), n);
 }
 
 Napi::Value check_device(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(info.Env(), "checkDevice(spec): spec must be a string");
-  try {
-    return Napi::String::New(info.Env(), parse_device(info[0].As<Napi::String>().Utf8Value()).str());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), e.what());
-  }
+  if (info.Length() < 1 || !info[0].IsString()) fail(info.Env(), ErrorKind::kType, "checkDevice(spec): spec must be a string");
+  return Napi::String::New(info.Env(), parse_device(info[0].As<Napi::String>().Utf8Value()).str());
 }
 
 }  // namespace
@@ -64,10 +79,11 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   // ASDKIT_CPU_CACHE: "0" keeps LibTorch's default allocator; a number of MiB caps the cache.
   const char* cache = std::getenv("ASDKIT_CPU_CACHE");
   if (!cache || std::string(cache) != "0") install_cpu_cache(cache ? std::atoll(cache) * (int64_t{1} << 20) : 0);
-  exports.Set("releaseCpuCache", Napi::Function::New(env, release_cache, "releaseCpuCache"));
-  exports.Set("info", Napi::Function::New(env, info, "info"));
-  exports.Set("setNumThreads", Napi::Function::New(env, set_threads, "setNumThreads"));
-  exports.Set("checkDevice", Napi::Function::New(env, check_device, "checkDevice"));
+  export_function(env, exports, "releaseCpuCache", release_cache);
+  export_function(env, exports, "info", info);
+  export_function(env, exports, "setNumThreads", set_threads);
+  export_function(env, exports, "setMaxJobs", set_max_jobs);
+  export_function(env, exports, "checkDevice", check_device);
 }
 
 }  // namespace asd::addon

@@ -24,13 +24,14 @@ Napi::Object named_tensors_to_js(Napi::Env env, std::vector<std::pair<std::strin
 
 std::vector<std::string> strings_from_js(const Napi::Value& value, const std::string& what);
 
-// Option readers with defaults and clear type errors.
+// Option readers with defaults; a wrong type is a TypeError (errors.h).
 int64_t get_int(const Napi::Object& o, const char* key, int64_t fallback);
 double get_number(const Napi::Object& o, const char* key, double fallback);
 bool get_bool(const Napi::Object& o, const char* key, bool fallback);
 std::string get_string(const Napi::Object& o, const char* key, const std::string& fallback);
 Napi::Object get_options(const Napi::CallbackInfo& info, size_t index);
-// The `device` option ("cpu" default), parsed; a JS Error when it is invalid or absent here.
+// The `device` option ("cpu" default), parsed; throws the core's error (a malformed spec maps to
+// a RangeError, an unavailable device to ASDKIT_CORE) — call it where errors are mapped.
 torch::Device get_device(const Napi::Object& o);
 
 }  // namespace asd::addon

@@ -3,17 +3,22 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <complex>
+#include <filesystem>
 #include <iostream>
 #include <set>
 #include <vector>
 
+#include "audio/wav.h"
 #include "expect.h"
 #include "train/ae_model.h"
 #include "train/dis_model.h"
 #include "train/trainer.h"
 #include "train/vector_source.h"
+#include "wav_fixture.h"
 
 using namespace asd;
 
@@ -169,6 +174,45 @@ void test_extract_and_training() {
   std::cout << "AE MSE, first batch of epochs 0 and " << epochs - 1 << ": " << firsts.front() << " → " << firsts.back() << "\n";
 }
 
+// The training table: whole clips (different lengths, no tiling) in clip order, from any number
+// of decoder threads; progress in clips, rising; the first failing clip's error; no clips refused.
+void test_training_vectors() {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("asd_ae_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<std::string> paths;
+  const int64_t lens[] = {16000, 9000, 24000, 12345, 16000};
+  for (int i = 0; i < 5; ++i) {
+    paths.push_back((dir / ("clip" + std::to_string(i) + ".wav")).string());
+    write_wav(paths.back(), {}, pcm16_bytes(random_pcm(lens[i], 30 + i)));
+  }
+  torch::manual_seed(2);
+  train::AeModel m(train::AeModelConfig{});
+  std::vector<torch::Tensor> parts;
+  {
+    torch::NoGradGuard ng;
+    for (const auto& p : paths) parts.push_back(m->vectors(audio::read_wav(p).unsqueeze(0)));
+  }
+  const torch::Tensor want = torch::cat(parts);
+  for (int threads : {1, 3}) {
+    std::vector<int64_t> seen;
+    RunContext ctx;
+    ctx.progress = [&](int64_t done, int64_t total) {
+      EXPECT(total == 5);
+      seen.push_back(done);
+    };
+    const torch::Tensor got = train::training_vectors(*m, paths, threads, ctx);
+    EXPECT(got.equal(want));
+    EXPECT((seen == std::vector<int64_t>{1, 2, 3, 4, 5}));
+  }
+  auto bad = paths;
+  bad[1] = (dir / "absent1.wav").string();
+  bad[3] = (dir / "absent3.wav").string();
+  EXPECT_THROWS(std::runtime_error, "absent1.wav", train::training_vectors(*m, bad, 3, RunContext{}));
+  EXPECT_THROWS(std::invalid_argument, "no clips", train::training_vectors(*m, {}, 2, RunContext{}));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 int main() {
@@ -177,5 +221,6 @@ int main() {
       {"AE_MLP structure, counts and names", test_structure},
       {"FlattenSTFT layout and values", test_flatten_stft},
       {"AS-recon, embed and training", test_extract_and_training},
+      {"training vectors from files", test_training_vectors},
   });
 }

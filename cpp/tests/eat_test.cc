@@ -1,6 +1,7 @@
 // Tests for the EAT encoder (nn/eat.h, spec pretrained §1.4, §3, §4, §5.3, §5.5, §8): parity with
-// ASDKit's EAT on the eat_small vectors (every intermediate, preprocess, LoRA + linear head),
-// the sin-cos table, parameter counts of EAT-base/large, DropPath, the loader and HF key names.
+// ASDKit's EAT on the eat_small vectors (every intermediate, preprocess, LoRA + linear head, the
+// cls and seq prediction modes), the sin-cos table, parameter counts of EAT-base/large, DropPath,
+// the loader and HF key names.
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
@@ -14,6 +15,7 @@
 #include "expect.h"
 #include "nn/eat.h"
 #include "npz_fixture.h"
+#include "train/pretrained_model.h"
 
 using asd::nn::EatConfig;
 using asd::nn::EatEncoder;
@@ -107,9 +109,65 @@ void test_forward_parity() {
   EXPECT(compared.size() == 6);  // patch_embed, tokens_pre_norm, enc_in, block0.attn_out, block0/1.out
   worst = std::max(worst, report("out.x", x, arr("out.x")));
   worst = std::max(worst, report("out.cls", m->raw_embedding(x), arr("out.cls")));
-  worst = std::max(worst, report("out.seq_mean", x.slice(1, 1).mean(1), arr("out.seq_mean")));
   EXPECT(worst <= 1e-4);
   EXPECT(m->head_tokens(x).sizes() == torch::IntArrayRef({2, 1, 64}));
+}
+
+// prediction_mode seq (§3.4): the raw embedding is the mean of the sequence tokens (padded-frame
+// patches included), and the projection gets all 64 of them.
+void test_seq_mode() {
+  torch::NoGradGuard no_grad;
+  EatConfig c = small_config();
+  c.prediction_mode = EatConfig::PredictionMode::kSeq;
+  EatEncoder m = loaded_small(c);
+  const torch::Tensor x = m->encode(arr("pre.fbank"));
+  EXPECT(report("out.seq_mean", m->raw_embedding(x), arr("out.seq_mean")) <= 1e-4);
+  EXPECT(max_abs_diff(m->raw_embedding(x), arr("out.cls")) > 1e-2);  // not the CLS token
+  EXPECT(m->head_tokens(x).sizes() == torch::IntArrayRef({2, 64, 64}));
+  EXPECT(m->head_tokens(x).equal(x.slice(1, 1)));
+  EXPECT(asd::nn::eat_prediction_mode("seq") == EatConfig::PredictionMode::kSeq);
+  EXPECT_THROWS(std::invalid_argument, "prediction_mode must be \"cls\" or \"seq\"", asd::nn::eat_prediction_mode("mean"));
+}
+
+asd::train::PretrainedModel seq_model(const std::string& projection, EatConfig::PredictionMode mode) {
+  asd::train::PretrainedModelConfig c;
+  c.encoder = asd::train::PretrainedModelConfig::Encoder::kEat;
+  c.eat = small_config();
+  c.eat.prediction_mode = mode;
+  c.sec_samples = 16000;
+  c.lora_rank = 4;
+  c.lora_alpha = 8.0;
+  c.projection = projection;
+  c.embed_size = 16;
+  c.n_classes = 3;
+  asd::train::PretrainedModel m(c);
+  m->load_encoder_state(state_dict());
+  m->eval();
+  return m;
+}
+
+// The LoRA frontend with seq: fresh adapters (B = 0) leave the encoder as it is, so the linear
+// projection's input is the vectors' seq mean and attn_stat_pool pools x[:, 1:]. attn_stat_pool
+// on the CLS token is refused.
+void test_seq_projection() {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor wave = arr("in.wave");
+  auto lin = seq_model("linear", EatConfig::PredictionMode::kSeq);
+  lin->extractor->linear_projection->weight.copy_(arr("lora.projection_net.weight"));
+  lin->extractor->linear_projection->bias.copy_(arr("lora.projection_net.bias"));
+  const torch::Tensor embed = lin->embed(wave);
+  EXPECT(embed.sizes() == torch::IntArrayRef({2, 16}));
+  const torch::Tensor want = torch::nn::functional::linear(arr("out.seq_mean"), arr("lora.projection_net.weight"),
+                                                           arr("lora.projection_net.bias"));
+  EXPECT(report("seq + linear vs linear(out.seq_mean)", embed, want) <= 1e-4);
+
+  auto pool = seq_model("attn_stat_pool", EatConfig::PredictionMode::kSeq);
+  const torch::Tensor pooled = pool->embed(wave);
+  EXPECT(pooled.sizes() == torch::IntArrayRef({2, 16}));
+  EXPECT(report("seq + attn_stat_pool vs pool(out.x[:, 1:])", pooled,
+                pool->extractor->pooled_projection->forward(arr("out.x").slice(1, 1))) <= 1e-4);
+  EXPECT_THROWS(std::invalid_argument, "attn_stat_pool needs prediction_mode \"seq\"",
+                seq_model("attn_stat_pool", EatConfig::PredictionMode::kCls));
 }
 
 void test_preprocess() {
@@ -280,6 +338,8 @@ int main() {
       {"names_match_checkpoint", test_names_match_checkpoint},
       {"sincos_positions", test_sincos_positions},
       {"forward_parity", test_forward_parity},
+      {"seq_mode", test_seq_mode},
+      {"seq_projection", test_seq_projection},
       {"preprocess", test_preprocess},
       {"lora_parity", test_lora_parity},
       {"drop_path", test_drop_path},

@@ -16,6 +16,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <unistd.h>
@@ -445,6 +446,16 @@ static void test_wav(const fs::path& dir) {
   const std::string fpath = (dir / "float.wav").string();
   write_wav(fpath, {16000, 1, 32, 3, {}}, fbytes);
   EXPECT(torch::equal(read_wav(fpath), torch::tensor(fl)));
+  // One NaN, inf or absurd value would poison every score downstream: refused, naming the file and frame.
+  for (auto [name, value, problem] : {std::tuple<const char*, float, const char*>{"nan.wav", NAN, "NaN sample at frame 7 of 1000"},
+                                      {"inf.wav", -INFINITY, "infinite sample at frame 7 of 1000"},
+                                      {"huge.wav", 1e30f, "sample at frame 7 is 1e+30, beyond"}}) {
+    std::vector<float> bad = fl;
+    bad[7] = value;
+    const std::string bpath = (dir / name).string();
+    write_wav(bpath, {16000, 1, 32, 3, {}}, std::string(reinterpret_cast<const char*>(bad.data()), bad.size() * sizeof(float)));
+    CHECK_THROWS(std::runtime_error, read_wav(bpath), bpath + ": " + problem, "not usable audio");
+  }
 
   const std::string p441 = (dir / "rate44k.wav").string(), stereo = (dir / "stereo.wav").string(),
                     trunc = (dir / "truncated.wav").string(), text = (dir / "text.wav").string(),

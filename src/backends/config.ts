@@ -3,7 +3,7 @@
  * followed by constructor arguments in the order written; the column name is the class name and
  * every written value in Python text form, joined with '-'.
  */
-import { z } from 'zod';
+import { backendConfigSchema } from '../run/schema.js';
 import { pyFloat } from '../util/pyfloat.js';
 
 type ParamType = 'int' | 'float' | 'bool' | 'metric' | 'string';
@@ -39,11 +39,7 @@ export const BACKENDS: Record<string, BackendSpec> = {
 
 export type BackendParams = Record<string, number | string | boolean>;
 
-/** `{ tgt_class: 'asdkit.backends.Knn', n_neighbors_so: 1, ... }` — key order matters. */
-export const backendConfigSchema = z
-  .object({ tgt_class: z.string().min(1) })
-  .catchall(z.union([z.number(), z.string(), z.boolean()]));
-export type BackendConfig = z.infer<typeof backendConfigSchema>;
+export { backendConfigSchema, type BackendConfig } from '../run/schema.js';
 
 export interface ResolvedBackend {
   kind: string;

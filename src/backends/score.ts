@@ -3,7 +3,7 @@
  * native core (batched distances on the selected device).
  */
 import { ensureThreads, native, runJob, type NativeEmbedSet } from '../native/index.js';
-import type { StepControl } from '../steps/common.js';
+import type { StepControl } from '../run/index.js';
 import { resolveBackend, type BackendConfig } from './config.js';
 
 export interface EmbeddingSet {
@@ -49,10 +49,10 @@ export async function fitScore(
   const r = await runJob(
     () =>
       addon.backendScore(
-        { kind: b.kind, params: b.params, memoryBudgetBytes: control.memoryBudgetBytes },
+        { kind: b.kind, params: b.params },
         t,
         q,
-        control.device ?? 'cpu',
+        { device: control.device ?? 'cpu', memoryBudgetBytes: control.memoryBudgetBytes },
         control.onProgress,
       ),
     control.signal,

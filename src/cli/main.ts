@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /** `asdkit` command line: one module per command; errors end in one clear line and exit 1. */
+import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { SkipError } from '../util/files.js';
 import { formatCommand, labelCommand } from './commands/data.js';
 import { downloadCommand } from './commands/download.js';
 import { importCheckpointCommand, pretrainedCommand } from './commands/pretrained.js';
@@ -12,38 +12,53 @@ import { reportCommand } from './commands/report.js';
 import { trainCommand } from './commands/train.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand, visualizeCommand } from './commands/steps.js';
 
-await yargs(hideBin(process.argv))
-  .scriptName('asdkit')
-  .version(false) // `--version` is ASDKit's run-version option; `asdkit doctor` shows the build
-  .usage('$0 <command> [options]')
-  .command(demoCommand)
-  .command(synthCommand)
-  .command(downloadCommand)
-  .command(formatCommand)
-  .command(labelCommand)
-  .command(runCommand)
-  .command(recipesCommand)
-  .command(trainCommand)
-  .command(extractCommand)
-  .command(scoreCommand)
-  .command(evaluateCommand)
-  .command(visualizeCommand)
-  .command(tableCommand)
-  .command(reportCommand)
-  .command(pretrainedCommand)
-  .command(importCheckpointCommand)
-  .command(doctorCommand)
-  .demandCommand(1, 'name a command (see --help)')
-  .strict()
-  .help()
-  .fail((msg, err, y) => {
-    if (err instanceof SkipError) {
-      console.error(`warning: ${err.message}`);
-    } else if (err) {
-      console.error(`asdkit: error: ${err.message}`);
-    } else {
-      console.error(`asdkit: error: ${msg}\n(see asdkit --help)`);
-    }
-    process.exit(1);
-  })
-  .parseAsync();
+const argv = hideBin(process.argv);
+// `--version` is ASDKit's run-version option inside commands; alone it prints ours.
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+  console.log(pkg.version);
+  process.exit(0);
+}
+
+const cli = yargs(argv);
+const fail = (message: string): never => {
+  console.error(`asdkit: error: ${message}`);
+  process.exit(1);
+};
+try {
+  await cli
+    .scriptName('asdkit')
+    .version(false) // `--version` is ASDKit's run-version option; `asdkit doctor` shows the build
+    .usage('$0 <command> [options]')
+    .command(demoCommand)
+    .command(synthCommand)
+    .command(downloadCommand)
+    .command(formatCommand)
+    .command(labelCommand)
+    .command(runCommand)
+    .command(recipesCommand)
+    .command(trainCommand)
+    .command(extractCommand)
+    .command(scoreCommand)
+    .command(evaluateCommand)
+    .command(visualizeCommand)
+    .command(tableCommand)
+    .command(reportCommand)
+    .command(pretrainedCommand)
+    .command(importCheckpointCommand)
+    .command(doctorCommand)
+    .command({ command: 'help', describe: 'show this help', handler: () => void cli.showHelp('log') })
+    .demandCommand(1, 'name a command (see --help)')
+    .recommendCommands()
+    .strict()
+    .help()
+    .fail((msg, err) => {
+      if (err) fail(err.message);
+      const hint = msg.startsWith('Did you mean') ? `unknown command "${argv[0]}"; ${msg.charAt(0).toLowerCase()}${msg.slice(1)}` : msg;
+      fail(`${hint}\n(see asdkit --help)`);
+    })
+    .parseAsync();
+} catch (e) {
+  // A synchronous handler's error bypasses .fail (yargs rethrows it): the same one line.
+  fail((e as Error).message);
+}

@@ -1,7 +1,19 @@
 /** Renders result tables for the terminal. */
 import path from 'node:path';
 import { yearSuffix, type Dcase } from '../dcase/index.js';
+import { isSkipped, type Skipped } from '../run/index.js';
 import { readCsvFile } from '../util/csv.js';
+
+/**
+ * A step that found its outputs: a warning, and exit status 1 as in ASDKit (the other outputs of
+ * the command still print). Returns whether `r` was a skip.
+ */
+export function warnIfSkipped<T>(r: T | Skipped): r is Skipped {
+  if (!isSkipped(r)) return false;
+  console.error(`warning: ${r.message}`);
+  process.exitCode = 1;
+  return true;
+}
 
 /** An aligned text table; numeric cells shown as percentages with two decimals. */
 export function renderTable(columns: string[], rows: string[][]): string {

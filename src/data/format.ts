@@ -13,7 +13,7 @@ import { promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { machinesOf, parseClipPath, type Dcase, type SplitDE, type SplitTT } from '../dcase/index.js';
 import { writeAtomic } from '../util/files.js';
-import { loadGroundTruth, type GroundTruth } from './groundtruth.js';
+import { loadGroundTruth, type GroundTruth } from './ground-truth/index.js';
 
 export type LinkMode = 'symlink' | 'copy' | 'mv';
 export const LINK_MODES: readonly LinkMode[] = ['symlink', 'copy', 'mv'];

@@ -6,7 +6,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseClipPath, relativeDcasePath, type Dcase } from '../dcase/index.js';
-import { SkipError, writeAtomic } from '../util/files.js';
+import { skipped, type Skipped } from '../run/index.js';
+import { writeAtomic } from '../util/files.js';
 
 export type LabelPreset = 'main' | 'machine_section';
 export const LABEL_PRESETS: readonly LabelPreset[] = ['main', 'machine_section'];
@@ -140,10 +141,10 @@ export function pyJsonDumps(value: Json, indent = 4, level = 0): string {
 /** Builds and writes `<outDir>/<dcase>/<preset>.json` (no trailing newline, like json.dump). */
 export async function writeLabels(
   opts: LabelOptions & { outDir?: string; overwrite?: boolean },
-): Promise<{ file: string; labels: LabelFile }> {
+): Promise<{ file: string; labels: LabelFile } | Skipped> {
   const file = path.join(opts.outDir ?? 'labels', opts.dcase, `${opts.preset ?? 'main'}.json`);
   const exists = await fs.access(file).then(() => true, () => false);
-  if (exists && !opts.overwrite) throw new SkipError(file);
+  if (exists && !opts.overwrite) return skipped(file);
   const labels = await makeLabels(opts);
   await writeAtomic(file, pyJsonDumps(labels as unknown as Json));
   return { file, labels };

@@ -1,3 +1,5 @@
+import { promises as fs } from 'node:fs';
+
 /**
  * Minimal 16-bit PCM WAV writing (canonical 44-byte RIFF header) and header reading.
  * DCASE audio is 16 kHz mono 16-bit, so nothing more is needed here.
@@ -75,4 +77,36 @@ export function decodeWavHeader(buf: Uint8Array): WavHeader {
     off += 8 + size + (size & 1); // chunks are word aligned
   }
   throw new Error('WAV file has no data chunk');
+}
+
+/** Frames a WAV file holds, from its header (the first 64 KiB) and its size; no decoding. */
+export async function wavFrames(file: string): Promise<number> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const { size } = await fh.stat();
+    const buf = new Uint8Array(Math.min(size, 1 << 16));
+    await fh.read(buf, 0, buf.length, 0);
+    const h = decodeWavHeader(buf);
+    const declared = new DataView(buf.buffer).getUint32(h.dataOffset - 4, true);
+    return Math.floor(Math.min(declared, size - h.dataOffset) / (h.channels * (h.bitsPerSample / 8)));
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * One warning for the clips longer than the crop `length` (only their first `length` samples are
+ * used), or undefined. Unreadable headers are left to the decoder, which names the problem.
+ */
+export async function croppedClipsWarning(paths: string[], length: number, sampleRate: number): Promise<string | undefined> {
+  if (length <= 0) return undefined;
+  const long: Array<[string, number]> = [];
+  for (let i = 0; i < paths.length; i += 64) {
+    const frames = await Promise.all(paths.slice(i, i + 64).map((p) => wavFrames(p).catch(() => 0)));
+    frames.forEach((n, k) => n > length && long.push([paths[i + k], n]));
+  }
+  if (long.length === 0) return undefined;
+  const [file, n] = long.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const sec = (x: number) => `${(x / sampleRate).toFixed(x % sampleRate ? 2 : 0)} s`;
+  return `${long.length} clip(s) longer than the clip length ${sec(length)} are cropped to it (longest: ${file}, ${sec(n)}); set extract.sec to use more`;
 }

@@ -3,7 +3,8 @@
  * (STFT → mel → pooling) on waveforms in memory or on files, in the native core.
  */
 import { ensureThreads, native, runJob, type NativeFrontendConfig, type TensorLike } from '../native/index.js';
-import type { StepControl } from '../steps/common.js';
+import { DEVICE, EXTRACT_BATCH_SIZE, type StepControl } from '../run/index.js';
+import { stackWaves } from '../native/waves.js';
 
 /** raw_spec frontend settings (defaults: 1024/512, 128 mels, power 1, 0–8000 Hz, no log). */
 export interface StftPoolOptions extends Partial<Omit<NativeFrontendConfig, 'type'>>, StepControl {
@@ -23,19 +24,10 @@ export async function readWav(path: string, length = 0, signal?: AbortSignal): P
 
 /** STFTPool embeddings of equal-length waveforms (rows of a batch) → (B × dim). */
 export async function stftPool(waves: TensorLike<Float32Array> | Float32Array[], o: StftPoolOptions = {}): Promise<TensorLike<Float32Array>> {
-  let batch: TensorLike<Float32Array>;
-  if (Array.isArray(waves)) {
-    const len = waves[0]?.length ?? 0;
-    if (waves.some((w) => w.length !== len)) throw new Error('stftPool: all waveforms must have the same length (crop or tile them first)');
-    const data = new Float32Array(waves.length * len);
-    waves.forEach((w, i) => data.set(w, i * len));
-    batch = { data, shape: [waves.length, len] };
-  } else {
-    batch = waves;
-  }
+  const batch = stackWaves(waves, 'stftPool');
   ensureThreads();
   const out = await runJob(
-    () => native().frontendForward(batch, { frontend: frontendConfig(o), length: 0, batchSize: o.batchSize ?? 64, device: o.device ?? 'cpu' }, o.onProgress),
+    () => native().frontendForward(batch, { frontend: frontendConfig(o), length: 0, batchSize: o.batchSize ?? EXTRACT_BATCH_SIZE, device: o.device ?? DEVICE }, o.onProgress),
     o.signal,
   );
   return out.embed;
@@ -45,7 +37,7 @@ export async function stftPool(waves: TensorLike<Float32Array> | Float32Array[],
 export async function stftPoolFiles(paths: string[], length: number, o: StftPoolOptions = {}): Promise<TensorLike<Float32Array>> {
   ensureThreads();
   const out = await runJob(
-    () => native().extractFiles(paths, { frontend: frontendConfig(o), length, batchSize: o.batchSize ?? 64, device: o.device ?? 'cpu' }, o.onProgress),
+    () => native().extractFiles(paths, { frontend: frontendConfig(o), length, batchSize: o.batchSize ?? EXTRACT_BATCH_SIZE, device: o.device ?? DEVICE }, o.onProgress),
     o.signal,
   );
   return out.embed;

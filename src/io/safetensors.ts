@@ -40,6 +40,17 @@ const DTYPES: Array<[string, number]> = [
   ['BF16', 2], ['I32', 4], ['U32', 4], ['F32', 4], ['F64', 8], ['I64', 8], ['U64', 8],
 ];
 const DTYPE_SIZE = new Map(DTYPES);
+
+/** The dtype of a typed array, for wrapping it as a SafeTensor. */
+export function safeDtypeOf(d: SafeData): SafeDtype {
+  for (const [dtype, ctor] of Object.entries(CTORS) as Array<[SafeDtype, Ctor]>) if (d instanceof ctor) return dtype;
+  throw new TypeError('safetensors: unsupported typed array');
+}
+
+/** A typed array and its shape as a SafeTensor (no copy). */
+export function toSafeTensor(t: { data: SafeData; shape: number[] }): SafeTensor {
+  return { dtype: safeDtypeOf(t.data), shape: t.shape, data: t.data };
+}
 const DTYPE_RANK = new Map(DTYPES.map(([d], i) => [d, i]));
 const MAX_HEADER = 100_000_000; // the official reader's limit; also stops absurd allocations
 const METADATA_KEY = '__metadata__';

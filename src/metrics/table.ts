@@ -6,8 +6,6 @@ import { hasDomains, machinesOf, oneSectionPerMachine, yearSuffix, type Dcase, t
 import type { MetricTable } from './evaluate.js';
 import { hmean, nanmean } from './means.js';
 
-export const DEFAULT_TABLE_METRICS: readonly string[] = ['official', 's_auc', 't_auc', 'mix_auc'];
-
 /** Metrics that need a target domain; 2020 writes no table for them. */
 const DOMAIN_ONLY = new Set(['t_auc', 't_pauc', 'smix_auc', 'tmix_auc', 'mix_auc', 'mix_pauc']);
 

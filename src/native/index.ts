@@ -1,11 +1,19 @@
 /**
  * Loads the compiled addon (build/Release or prebuilds/, through node-gyp-build) and gives its
  * surface types. Everything heavy returns a job handle; `runJob` turns it into a Promise that
- * honours an AbortSignal.
+ * honours an AbortSignal. Native jobs run at most `setMaxJobs(n)` at once per device (default 1);
+ * the others wait their turn, and cancelling one that waits rejects it without running it.
+ *
+ * Errors thrown by the addon (cpp/addon/errors.h): a TypeError (code ASDKIT_ARG_TYPE) for an
+ * argument of the wrong type, a RangeError (ASDKIT_ARG_VALUE) for a bad value, otherwise an Error
+ * whose `code` is ASDKIT_CORE (a failure in the core), ASDKIT_BUSY (the model runs another job),
+ * ASDKIT_DISPOSED or ASDKIT_STATE (a call out of order); a cancelled job rejects with an
+ * AbortError (ABORT_ERR). A rejected job's `stack` is that of the call that started it.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseThreads } from '../util/threads.js';
 
 export interface TensorLike<T extends ArrayLike<number> | BigInt64Array = Float32Array> {
   data: T;
@@ -28,6 +36,10 @@ export interface NativeInfo {
   hardwareThreads: number;
   /** The caching CPU allocator (off with ASDKIT_CPU_CACHE=0; ASDKIT_CPU_CACHE=<MiB> caps it). */
   cpuCache: { installed: boolean; cachedBytes: number; inUseBytes: number; limitBytes: number; hits: number; misses: number };
+  /** Native jobs: the bound per device, those running (all devices) and waiting, and the most that ran at once since the last setMaxJobs. */
+  jobs: { maxPerDevice: number; running: number; queued: number; peakRunning: number };
+  /** Model handles not yet disposed or collected, and the bytes they report to V8 (weights, buffers, optimiser state, vectors). */
+  models: { live: number; bytes: number };
 }
 
 export interface NativeFrontendConfig {
@@ -57,9 +69,36 @@ export interface NativeEmbedSet {
   isTarget: Int32Array;
 }
 
+/**
+ * The backend parameters the addon reads, under ASDKit's names (one left out keeps the core's
+ * default): Knn `n_neighbors_so`, `n_neighbors_ta`, `smote_ratio`, `smote_neighbors`; Kmeans
+ * `n_clusters`; KnnRescale `n_neighbors`, `k_ref_normalize`; all `metric`, `sep_section`.
+ * Anything else (e.g. `embed_key`) is ignored.
+ */
+export type NativeBackendParams = {
+  n_neighbors_so?: number;
+  n_neighbors_ta?: number;
+  smote_ratio?: number;
+  smote_neighbors?: number;
+  n_clusters?: number;
+  n_neighbors?: number;
+  k_ref_normalize?: number;
+  metric?: string;
+  sep_section?: boolean;
+} & Record<string, number | string | boolean>;
+
+/** What `backendScore` reads of a backend (cpp/addon/backends_api.cc). */
 export interface NativeBackendConfig {
+  /** Knn | Kmeans | KnnRescale (another name is a RangeError). */
   kind: string;
-  params: Record<string, number | string | boolean>;
+  params: NativeBackendParams;
+  /** Kmeans: k-means++ restarts, the lowest inertia wins (a run option, not ASDKit's; default 1). */
+  nInit?: number;
+}
+
+/** How `backendScore` runs: the device, and the bytes one distance chunk may take (default 256 MiB). */
+export interface NativeScoreOptions {
+  device?: string;
   memoryBudgetBytes?: number;
 }
 
@@ -90,6 +129,12 @@ export interface NativePretrainedConfig {
   loraRank?: number;
   loraAlpha?: number;
   projection?: 'none' | 'linear' | 'attn_stat_pool';
+  /**
+   * EAT only (ASDKit's `prediction_mode`, spec pretrained §3.4): `cls` (default) uses the CLS
+   * token; `seq` the sequence tokens x[:, 1:] (padded-frame patches included) — their mean as the
+   * raw embedding, all of them into the projection. `attn_stat_pool` needs `seq`; BEATs takes none.
+   */
+  predictionMode?: 'cls' | 'seq';
   embedSize?: number;
   /** 0: no loss head (extraction only). */
   numClasses?: number;
@@ -166,31 +211,54 @@ export interface NativeAeConfig {
   seed?: number;
 }
 
-export interface NativeModel {
+/** What every native model handle has (cpp/addon/model_wrap.h); one job at a time per model. */
+export interface NativeModelBase {
   counts(): { trainable: number; frozen: number; buffers: number; embedSize: number };
   /** All parameters and buffers, or only the trainable parameters (plus, optionally, every buffer). */
   stateDict(options?: { trainableOnly?: boolean; buffers?: boolean }): TensorDict;
+  /** The AdamW state; an ASDKIT_BUSY error while a job runs. */
   optimizerState(): { globalStep: number; tensors: TensorDict };
   /** Strict unless `partial` (then a subset may be given; nothing unknown or mis-shaped). */
   loadState(tensors: TensorDict, optimizer?: { tensors: TensorDict; globalStep: number; options: NativeTrainOptions } | null, options?: { partial?: boolean }): void;
-  /** Pretrained models: the official encoder weights by their checkpoint names. */
-  loadEncoder(tensors: TensorDict): void;
+  /** One epoch; every `onStep` call happens before the promise settles. The AE ignores `data` (it trains on its prepared vectors). */
   trainEpoch(data: NativeTrainData | Record<string, never>, options: NativeTrainOptions & { epoch: number; device?: string }, onStep?: (m: StepMetrics) => void): NativeJob<NativeEpochResult>;
   embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   embed(wave: TensorLike, options: { batchSize?: number; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
-  /** AE only: decodes whole clips and keeps their frame vectors as the training table. */
+  /**
+   * Frees the module, optimiser state, vectors and frontend now and takes their bytes back from
+   * V8's external-memory count. During a job it neither waits nor cancels: the job finishes and
+   * its memory goes when it ends. Later calls throw (code ASDKIT_DISPOSED); a second call does nothing.
+   */
+  dispose(): void;
+}
+
+export type NativeDisModel = NativeModelBase;
+
+export interface NativeAeModel extends NativeModelBase {
+  /** Decodes whole clips and keeps their frame vectors as the training table. */
   prepareVectors(paths: string[], options: { ioThreads?: number }, onProgress?: ProgressFn): NativeJob<{ rows: number; dim: number }>;
 }
 
+export interface NativePretrainedModel extends NativeModelBase {
+  /** The official encoder weights by their checkpoint names. */
+  loadEncoder(tensors: TensorDict): void;
+}
+
+/** Any model handle. */
+export type NativeModel = NativeModelBase;
+
 export interface NativeAddon {
-  createDisModel(config: NativeModelConfig): NativeModel;
-  createAeModel(config: NativeAeConfig): NativeModel;
-  createPretrainedModel(config: NativePretrainedConfig): NativeModel;
+  createDisModel(config: NativeModelConfig): NativeDisModel;
+  createAeModel(config: NativeAeConfig): NativeAeModel;
+  createPretrainedModel(config: NativePretrainedConfig): NativePretrainedModel;
   info(): NativeInfo;
   setNumThreads(n: number): number;
+  /** Native jobs that may run at once per device (>= 1; default 1). Returns n; restarts `info().jobs.peakRunning`. */
+  setMaxJobs(n: number): number;
   /** Returns the CPU allocator's cached blocks to the system. */
   releaseCpuCache(): void;
   checkDevice(spec: string): string;
+  /** One file; progress is (1, 1) once it is decoded. */
   readWav(path: string, length: number, onProgress?: ProgressFn): NativeJob<TensorLike>;
   extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   frontendForward(wave: TensorLike, options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
@@ -198,7 +266,7 @@ export interface NativeAddon {
     config: NativeBackendConfig,
     train: NativeEmbedSet,
     queries: NativeEmbedSet[],
-    device: string,
+    options?: NativeScoreOptions,
     onProgress?: ProgressFn,
   ): NativeJob<{ scores: Float64Array[]; warnings: string[] }>;
   /** Diagnostics (synchronous, small inputs): SMOTE's synthetic rows and draws, for parity checks. */
@@ -273,6 +341,18 @@ export function setThreads(n = 0): number {
   return native().setNumThreads(n);
 }
 
+let jobsSet = false;
+/**
+ * Native jobs that may run at once per device (default 1), so parallel calls — a server's
+ * requests, concurrent steps — queue instead of oversubscribing LibTorch's threads.
+ */
+export function setMaxJobs(n: number): number {
+  jobsSet = true;
+  return native().setMaxJobs(n);
+}
+
+/** Applies ASDKIT_THREADS (default: all cores) and ASDKIT_MAX_JOBS (default 1) on first use. */
 export function ensureThreads(): void {
-  if (!threadsSet) setThreads(Number(process.env.ASDKIT_THREADS ?? 0));
+  if (!threadsSet) setThreads(parseThreads(process.env.ASDKIT_THREADS ?? 0, 'ASDKIT_THREADS'));
+  if (!jobsSet && process.env.ASDKIT_MAX_JOBS) setMaxJobs(Number(process.env.ASDKIT_MAX_JOBS));
 }

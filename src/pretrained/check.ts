@@ -3,7 +3,7 @@
  * (spec pretrained §5.3) and counts its parameters (§8), for `asdkit pretrained check`.
  */
 import { promises as fs } from 'node:fs';
-import { CheckpointError, withCheckpoint, type CheckpointSource, type StateDict, type Tensor, type TorchCheckpoint, type TorchDtype } from '../io/torch_checkpoint.js';
+import { CheckpointError, withCheckpoint, type CheckpointSource, type StateDict, type Tensor, type TorchCheckpoint, type TorchDtype } from '../io/torch-checkpoint.js';
 import {
   beatsFrom,
   eatFrom,

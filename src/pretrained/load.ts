@@ -3,7 +3,7 @@
  * download instructions when it is missing), read by the restricted checkpoint reader, and its
  * configuration and float32 tensors are returned under the official key names.
  */
-import type { StateDict } from '../io/torch_checkpoint.js';
+import type { StateDict } from '../io/torch-checkpoint.js';
 import { readBeatsCheckpoint, readEatCheckpoint } from './official.js';
 import type { TensorDict } from '../native/index.js';
 import { resolvePretrained } from './sources.js';

@@ -11,13 +11,14 @@ import { readSafetensors } from '../io/safetensors.js';
 import {
   CheckpointError,
   toFloat32,
+  TORCH_OF_SAFE,
   withCheckpoint,
   type CheckpointSource,
   type ReadOptions,
   type StateDict,
   type Tensor,
   type TorchCheckpoint,
-} from '../io/torch_checkpoint.js';
+} from '../io/torch-checkpoint.js';
 
 // BEATs
 
@@ -245,7 +246,6 @@ function fairseqName(hf: string): string | undefined {
   return hf; // unknown names stay as they are, so a check reports them
 }
 
-const SAFE_DTYPES = { F32: 'float32', F64: 'float64', I64: 'int64', I32: 'int32', U8: 'uint8' } as const;
 
 /** The HF release: `model.safetensors` with `config.json` beside it (`file` may be the folder). */
 export async function readEatSafetensors(file: string): Promise<EatCheckpoint> {
@@ -271,7 +271,7 @@ export async function readEatSafetensors(file: string): Promise<EatCheckpoint> {
   for (const [name, t] of Object.entries(contents.tensors)) {
     const to = fairseqName(name);
     if (to === undefined) dropped.push(name);
-    else state.set(to, { dtype: SAFE_DTYPES[t.dtype], shape: t.shape, data: t.data, storage: name });
+    else state.set(to, { dtype: TORCH_OF_SAFE[t.dtype], shape: t.shape, data: t.data, storage: name });
   }
   const converted: string[] = [];
   return { file: weights, format: 'huggingface', cfg, defaulted, state: toFloat32(state, converted), dropped, converted };

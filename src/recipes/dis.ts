@@ -1,11 +1,10 @@
 /**
- * The trained recipes (spec frontends-and-training §7.8): the discriminative ones — one
- * MultiResNet trained on all machines' training clips to classify the `main` labels, extracted
- * from `last.ckpt`, scored by ASDKit's default back-ends — and the AE baseline.
+ * The discriminative recipes (spec frontends-and-training §7.8): one MultiResNet trained on all
+ * machines' training clips to classify the `main` labels, extracted from `last.ckpt`, scored by
+ * ASDKit's default back-ends.
  */
-import type { RecipeDefinition } from './registry.js';
-import { DEFAULT_BACKENDS } from './raw_spec.js';
-import type { RunConfigInput } from './schema.js';
+import type { RecipeDefinition, RunConfigInput } from '../run/index.js';
+import { trainedRecipe } from './define.js';
 
 type ModelInput = NonNullable<RunConfigInput['model']>;
 
@@ -23,53 +22,10 @@ const SCAC_FIXED = { type: 'scadacos' as const, n_subclusters: 16, trainable: fa
 const SCAC_TRAINABLE = { ...SCAC_FIXED, trainable: true };
 const ADACOS_FIXED = { type: 'adacos' as const, trainable: false, dynamic: false };
 
-/** ASDKit's scoring of every recipe but the AE: the default back-ends and table metrics. */
-export const DEFAULT_SCORING = { score: { backend: DEFAULT_BACKENDS }, table: { metrics: ['official', 's_auc', 't_auc', 'mix_auc'] } };
-
-/** What every trained clip-model recipe shares: one model for all machines, extraction from `last.ckpt`. */
-export function trainedRecipe(
-  name: string,
-  description: string,
-  model: ModelInput,
-  sections: Pick<RunConfigInput, 'trainer' | 'datamodule'> = {},
-): RecipeDefinition {
-  return {
-    name,
-    description,
-    defaults: {
-      version: name,
-      seed: 0,
-      infer_ver: 'last',
-      model,
-      trainer: sections.trainer ?? {},
-      datamodule: sections.datamodule ?? {},
-      extract: { frontend: { type: 'restore' }, batch_size: 64 },
-      ...DEFAULT_SCORING,
-    },
-  };
-}
-
 function dis(name: string, description: string, model: Omit<ModelInput, 'extractor'> & { branches?: typeof DUAL }): RecipeDefinition {
   const { branches = DUAL, ...rest } = model;
   return trainedRecipe(name, description, { extractor: { type: 'multiresnet', branches, emb_base_size: 128, use_bias: false }, ...rest });
 }
-
-/** DCASE's official autoencoder baseline: one AE per machine, scored by reconstruction error. */
-export const AE_RECIPE: RecipeDefinition = {
-  name: 'ae',
-  description: 'AE baseline: MLP autoencoder on 5-frame log-mel vectors, one model per machine, AS-recon score',
-  defaults: {
-    version: 'ae',
-    seed: 0,
-    infer_ver: 'last',
-    ae: {},
-    trainer: { max_epochs: 50, interval_epochs: 10 },
-    datamodule: { batch_size: 256 },
-    extract: { frontend: { type: 'restore' }, batch_size: 64 },
-    score: { backend: [] },
-    table: { metrics: ['official', 's_auc', 't_auc', 'mix_auc'] },
-  },
-};
 
 export const DIS_RECIPES: RecipeDefinition[] = [
   dis('dis_spec_adacos_fixed', 'dual-branch MultiResNet, AdaCos with fixed centres, Mixup', { loss: ADACOS_FIXED, mixup_prob: 0.5 }),

@@ -4,24 +4,14 @@
  * LoRA adapters, a projection and SCAdaCos on all machines, then extract from `last.ckpt`.
  * The official checkpoints are read from `pretrained_models/…` (see `asdkit pretrained`).
  */
-import { DEFAULT_SCORING, trainedRecipe } from './dis.js';
-import type { RecipeDefinition } from './registry.js';
+import type { RecipeDefinition } from '../run/index.js';
+import { defineRecipe, trainedRecipe } from './define.js';
 
 export const BEATS_CHECKPOINT = 'pretrained_models/beats/BEATs_iter3.pt';
 export const EAT_CHECKPOINT = 'pretrained_models/eat/EAT-base_epoch10_pt.pt';
 
 function raw(name: string, encoder: 'beats' | 'eat', checkpoint: string, description: string): RecipeDefinition {
-  return {
-    name,
-    description,
-    defaults: {
-      version: name,
-      seed: 0,
-      infer_ver: 'last',
-      extract: { frontend: { type: 'pretrained', encoder, checkpoint }, batch_size: 64 },
-      ...DEFAULT_SCORING,
-    },
-  };
+  return defineRecipe(name, description, { infer_ver: 'last', extract: { frontend: { type: 'pretrained', encoder, checkpoint } } });
 }
 
 function lora(name: string, encoder: 'beats' | 'eat', checkpoint: string, projection: 'linear' | 'attn_stat_pool', description: string): RecipeDefinition {

@@ -1,23 +1,20 @@
 import path from 'node:path';
-import YAML from 'yaml';
-import { cropSamples, recipeMachines, resolveSec, type Dcase } from '../dcase/index.js';
+import { recipeMachines, type Dcase } from '../dcase/index.js';
 import { machinesPresent } from '../data/clips.js';
-import type { NativeFrontendConfig } from '../native/index.js';
+import { formattedDir, isSkipped, outputDir, type Skipped, runConfigFile, runIdsOf, versionDir, withRunLock, writeRunConfig, type RunConfig } from '../run/index.js';
+import { exists } from '../util/files.js';
 import { evaluate } from '../steps/evaluate.js';
 import { extract } from '../steps/extract.js';
-import { outputDir, type RunIds } from '../steps/paths.js';
+import { extractorPerMachine, resolveExtractor, type Extractor } from '../steps/extractor.js';
+import { aeTrainOptionsOf, trainOptionsOf } from '../steps/from-config.js';
 import { score } from '../steps/score.js';
 import { table } from '../steps/table.js';
+import { resumeText, train, trainAe, type TrainStepResult } from '../steps/train.js';
 import { visualize } from '../steps/visualize.js';
-import { checkpointDir, train, trainAe } from '../steps/train.js';
-import { selectCheckpoint } from '../train/checkpoint.js';
-import { loadModel, PretrainedModel, type AnyModel } from '../train/model.js';
-import { SkipError, writeAtomic } from '../util/files.js';
-import type { RunConfig } from './schema.js';
-import { StepTimer, TIMINGS_FILE } from './timings.js';
-import { aeTrainOptionsOf, trainOptionsOf } from './train_options.js';
+import { StepTimer, TIMINGS_FILE } from '../run/timings.js';
 
 export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'visualize' | 'table';
+type Outcome = 'worked' | 'kept' | 'failed';
 
 export interface RunEvent {
   step: StepName;
@@ -40,114 +37,130 @@ export interface RunResult {
   tables: string[];
 }
 
-export function runIds(c: RunConfig): RunIds {
-  return { resultDir: c.result_dir, name: c.name, dcase: c.dcase as Dcase, version: c.version, seed: c.seed, inferVer: c.infer_ver };
-}
-
-/** The non-trained frontend of a recipe (undefined for trained recipes, which restore a model). */
-export function frontendOf(c: RunConfig): NativeFrontendConfig | undefined {
-  const f = c.extract.frontend;
-  if (f.type !== 'stft_pool') return undefined;
-  return {
-    type: 'stft_pool',
-    pool: f.pool ?? c.infer_ver,
-    nFft: f.n_fft,
-    hopLength: f.hop_length,
-    nMels: f.n_mels,
-    power: f.power,
-    fMin: f.f_min,
-    fMax: f.f_max,
-    useLog: f.use_log,
-    temporalNorm: f.temporal_norm,
-  };
-}
-
 /**
  * Runs a recipe as ASDKit's recipe scripts do: dis_* recipes train one model for all machines
  * first; then per machine (the AE: train its own model) extract → score → evaluate → visualize; then the
  * table. A finished step is skipped (rerun = resume); a failing machine does not stop the others
- * but is reported. Aborting stops at once.
+ * but is reported. Aborting stops at once. The run holds its folder's lock throughout: a second
+ * run on the same folder is refused.
  */
 export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<RunResult> {
-  const ids = runIds(c);
+  const ids = runIdsOf(c);
+  const dir = versionDir(ids); // refuses ids that are not one path component each
   const machines = await selectMachines(c);
+  return withRunLock(dir, () => runLocked(c, machines, hooks));
+}
+
+async function runLocked(c: RunConfig, machines: string[], hooks: RunHooks): Promise<RunResult> {
+  const ids = runIdsOf(c);
   const out = outputDir(ids);
-  await writeAtomic(path.join(out, 'config.yaml'), YAML.stringify(c));
+  // config.yaml describes the outputs: replaced only once a step has worked with these settings
+  // (a rerun that every step refuses or skips leaves it as it was).
+  let configWritten = false;
+  const commitConfig = async () => {
+    if (!configWritten) await writeRunConfig(c, ids);
+    configWritten = true;
+  };
+  if (c.overwrite || !(await exists(runConfigFile(ids)))) await commitConfig();
   const timer = await StepTimer.open(path.join(out, TIMINGS_FILE));
   const failed: RunResult['failed'] = [];
   const emit = (e: RunEvent) => hooks.onEvent?.(e);
 
-  const step = async (name: StepName, machine: string | undefined, fn: () => Promise<unknown>): Promise<boolean> => {
+  /**
+   * Runs one step: 'worked' when it wrote its outputs, 'kept' when it found them (or visualize
+   * only redrew the PNGs of a reused projection), 'failed'. `note` gives the done event's message.
+   */
+  const step = async <T>(name: StepName, machine: string | undefined, fn: () => Promise<T>, note?: (r: T) => string | undefined): Promise<Outcome> => {
     emit({ step: name, machine, status: 'start' });
     try {
-      await timer.time(name, machine, fn);
-      emit({ step: name, machine, status: 'done' });
-      return true;
+      const r = await timer.time(name, machine, fn);
+      if (isSkipped(r)) {
+        emit({ step: name, machine, status: 'skipped', message: r.message });
+        return 'kept';
+      }
+      const worked = (r as { computed?: boolean }).computed !== false;
+      if (worked) await commitConfig();
+      emit({ step: name, machine, status: 'done', message: note?.(r) || undefined });
+      return worked ? 'worked' : 'kept';
     } catch (e) {
       if (hooks.signal?.aborted) throw e;
-      if (e instanceof SkipError) {
-        emit({ step: name, machine, status: 'skipped', message: e.message });
-        return true;
-      }
       const message = (e as Error).message;
       failed.push({ machine, step: name, message });
       emit({ step: name, machine, status: 'failed', message });
-      return false;
+      return 'failed';
     }
   };
 
-  let model: AnyModel | undefined;
-  let modelError: string | undefined;
-  const f = c.extract.frontend;
-  if (f.type === 'pretrained') {
-    // raw_beats / raw_eat: one frozen encoder for every machine (no training, no checkpoint of ours).
-    const sec = resolveSec(c.extract.sec ?? c.dcase);
-    if (sec === null) throw new Error(`${c.recipe}: the pretrained encoders need a fixed clip length (extract.sec)`);
+  // The extractor: one for every machine (raw features, a frozen encoder, the dis_* model), or
+  // one per machine (the AE). A model is disposed as soon as it is replaced or done with.
+  let extractor: Extractor | undefined;
+  let extractorError: string | undefined;
+  const dropExtractor = (reason: string) => {
+    extractor?.model?.dispose();
+    extractor = undefined;
+    extractorError = reason;
+  };
+  const useExtractor = async (machine?: string) => {
+    dropExtractor('not resolved');
     try {
-      model = await PretrainedModel.create({ encoder: f.encoder, checkpoint: f.checkpoint, secSamples: cropSamples(sec) });
+      extractor = await resolveExtractor(c, machine);
+      extractorError = undefined;
     } catch (e) {
-      modelError = (e as Error).message;
-    }
-  }
-  const restore = async (dir: string) => {
-    try {
-      model = (await loadModel(await selectCheckpoint(dir, c.infer_ver))).model;
-      modelError = undefined;
-    } catch (e) {
-      model = undefined;
-      modelError = (e as Error).message;
+      extractorError = (e as Error).message;
     }
   };
-  if (c.model) {
-    const opts = { ...trainOptionsOf(c, machines), signal: hooks.signal };
-    const progress = hooks.onProgress;
-    if (progress) opts.onProgress = (d, t) => progress('train', opts.modelVer ?? 'all', d, t);
-    if (await step('train', undefined, () => train(opts))) await restore(checkpointDir(opts, opts.modelVer));
-    else modelError = 'training failed';
-  }
 
-  for (const machine of machines) {
-    const common = { ...ids, machine, overwrite: c.overwrite, device: c.device, signal: hooks.signal };
-    const progress = (s: StepName) => (hooks.onProgress ? (d: number, t: number) => hooks.onProgress!(s, machine, d, t) : undefined);
-    if (c.ae) {
-      const opts = { ...aeTrainOptionsOf(c, machine), signal: hooks.signal, onProgress: progress('train') };
-      if (await step('train', machine, () => trainAe(opts))) await restore(checkpointDir(opts, machine));
-      else modelError = 'training failed';
+  // What this run recomputes makes everything after it stale, so that is recomputed too (as
+  // --overwrite would); a step whose inputs the user changed is refused by its fingerprint instead.
+  let modelChanged = false;
+  let anyChanged = false;
+  const trainNote = (max: number) => (r: TrainStepResult | Skipped) => (isSkipped(r) ? undefined : resumeText(r, max));
+  try {
+    if (c.model) {
+      const opts = { ...trainOptionsOf(c, machines), signal: hooks.signal };
+      const progress = hooks.onProgress;
+      if (progress) opts.onProgress = (d, t) => progress('train', opts.modelVer ?? 'all', d, t);
+      const trained = await step('train', undefined, () => train(opts), trainNote(opts.maxEpochs));
+      if (trained === 'failed') dropExtractor('training failed');
+      modelChanged = trained === 'worked';
     }
-    (await step('extract', machine, async () => {
-      if (modelError) throw new Error(`no model to extract with: ${modelError}`);
-      await extract({ ...common, dataDir: c.data_dir, frontend: frontendOf(c), model, sec: c.extract.sec, batchSize: c.extract.batch_size, precision: c.extract.precision, onProgress: progress('extract') });
-    })) &&
-      (await step('score', machine, () => score({ ...common, backends: c.score.backend, onProgress: progress('score') }))) &&
-      (await step('evaluate', machine, () => evaluate(common))) &&
-      c.visualize.enabled &&
-      (await step('visualize', machine, () =>
-        visualize({ ...common, metric: c.visualize.metric, embedKey: c.visualize.embed_key, onProgress: progress('visualize') }),
-      ));
+    if (!extractorPerMachine(c) && !extractorError) await useExtractor();
+
+    for (const machine of machines) {
+      let changed = modelChanged;
+      const ok = (o: Outcome) => {
+        if (o === 'worked') changed = true;
+        return o !== 'failed';
+      };
+      const common = () => ({ ...ids, machine, overwrite: c.overwrite || changed, device: c.device, signal: hooks.signal });
+      const progress = (s: StepName) => (hooks.onProgress ? (d: number, t: number) => hooks.onProgress!(s, machine, d, t) : undefined);
+      if (extractorPerMachine(c)) {
+        const opts = { ...aeTrainOptionsOf(c, machine), signal: hooks.signal, onProgress: progress('train') };
+        const trained = await step('train', machine, () => trainAe(opts), trainNote(opts.maxEpochs));
+        changed = trained === 'worked';
+        if (trained !== 'failed') await useExtractor(machine);
+        else dropExtractor('training failed');
+      }
+      ok(await step('extract', machine, async () => {
+        if (!extractor) throw new Error(`no model to extract with: ${extractorError}`);
+        return extract({ ...common(), dataDir: c.data_dir, ...extractor, sec: c.extract.sec, batchSize: c.extract.batch_size, precision: c.extract.precision, onProgress: progress('extract') });
+      }, (r) => (isSkipped(r) ? undefined : r.warnings.join('\n')))) &&
+        ok(await step('score', machine, () => score({ ...common(), backends: c.score.backend, onProgress: progress('score') }))) &&
+        ok(await step('evaluate', machine, () => evaluate(common()))) &&
+        c.visualize.enabled &&
+        ok(await step('visualize', machine, () =>
+          visualize({ ...common(), metric: c.visualize.metric, embedKey: c.visualize.embed_key, onProgress: progress('visualize') }),
+        ));
+      anyChanged ||= changed;
+    }
+  } finally {
+    extractor?.model?.dispose();
   }
   let tables: string[] = [];
   await step('table', undefined, async () => {
-    tables = (await table({ ...ids, metrics: c.table.metrics, machines, overwrite: c.overwrite })).written;
+    const r = await table({ ...ids, metrics: c.table.metrics, machines, overwrite: c.overwrite || anyChanged });
+    if (!isSkipped(r)) tables = r.written;
+    return r;
   });
   return { outputDir: out, machines, failed, tables };
 }
@@ -157,10 +170,10 @@ export async function selectMachines(c: RunConfig): Promise<string[]> {
   const present = new Set(await machinesPresent(c.data_dir, c.dcase));
   if (c.machines) {
     const missing = c.machines.filter((m) => !present.has(m));
-    if (missing.length) throw new Error(`machines not found in ${path.join(c.data_dir, 'formatted', c.dcase, 'raw')}: ${missing.join(', ')}`);
+    if (missing.length) throw new Error(`machines not found in ${formattedDir(c.data_dir, c.dcase)}: ${missing.join(', ')}`);
     return c.machines;
   }
   const list = recipeMachines(c.dcase as Dcase).filter((m) => present.has(m));
-  if (list.length === 0) throw new Error(`no ${c.dcase} machine folders in ${path.join(c.data_dir, 'formatted', c.dcase, 'raw')}`);
+  if (list.length === 0) throw new Error(`no ${c.dcase} machine folders in ${formattedDir(c.data_dir, c.dcase)}`);
   return list;
 }

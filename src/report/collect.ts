@@ -7,8 +7,8 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_TABLE_METRICS } from '../metrics/table.js';
-import { readTimings, TIMINGS_FILE, type TimingsFile } from '../recipes/timings.js';
+import { TABLE_METRICS } from '../run/index.js';
+import { readTimings, TIMINGS_FILE, type TimingsFile } from '../run/timings.js';
 import { drawTrainingCurves } from '../steps/curves.js';
 import { readCsvFile, type CsvTable } from '../util/csv.js';
 import { filesMatching } from '../util/files.js';
@@ -99,8 +99,8 @@ export async function findRuns(dir: string): Promise<string[]> {
 /** Table order: the official score, then the table step's default metrics, then the rest; dev before eval. */
 function tableRank(metric: string): number {
   if (metric.startsWith('official')) return -1;
-  const i = DEFAULT_TABLE_METRICS.indexOf(metric);
-  return i < 0 ? DEFAULT_TABLE_METRICS.length : i;
+  const i = TABLE_METRICS.indexOf(metric);
+  return i < 0 ? TABLE_METRICS.length : i;
 }
 
 /** UMAP figure order: all sections, then section 0, 1, … */

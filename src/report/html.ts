@@ -4,7 +4,7 @@
  * file (or a mail attachment) with no server and no network. All inserted text is escaped.
  */
 import path from 'node:path';
-import type { StepTiming } from '../recipes/timings.js';
+import type { StepTiming } from '../run/timings.js';
 import { parseFloatCell, type CsvTable } from '../util/csv.js';
 import type { Figure, ModelResults, OutputResults, RunResults } from './collect.js';
 

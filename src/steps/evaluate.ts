@@ -1,7 +1,6 @@
 /**
  * Evaluate step (spec data-and-evaluation §5): test_score.csv → test_evaluate.csv of one machine.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { assertDcase, type Dcase } from '../dcase/index.js';
 import {
@@ -13,8 +12,8 @@ import {
   type MetricTable,
 } from '../metrics/index.js';
 import { numericColumn, readCsvFile, type CsvTable } from '../util/csv.js';
-import { filesMatching, readText, SkipError, writeAtomic } from '../util/files.js';
-import { machineDir, type RunIds } from './paths.js';
+import { checkFingerprint, clearFingerprint, machineDir, skipped, stampFiles, writeFingerprint, type RunIds, type Skipped } from '../run/index.js';
+import { exists, readText, writeAtomic } from '../util/files.js';
 
 /** Score columns: names whose first `-`-separated token is `AS` (`AS-recon`, `AS-Knn-…-main`). */
 export function scoreColumns(columns: readonly string[]): string[] {
@@ -54,7 +53,7 @@ export interface EvaluateFileOptions {
   dcase: Dcase;
   machine: string;
   outFile: string;
-  /** When false (default) an existing outFile makes the call throw SkipError. */
+  /** When false (default) an existing outFile makes the call return `Skipped`. */
   overwrite?: boolean;
 }
 
@@ -62,17 +61,10 @@ export interface EvaluateFileResult extends EvaluateResult {
   outFile: string;
 }
 
-async function exists(file: string): Promise<boolean> {
-  return fs.access(file).then(
-    () => true,
-    () => false,
-  );
-}
-
 /** Evaluates one score file and writes its test_evaluate table; nothing is written on error. */
-export async function evaluateScoreFile(o: EvaluateFileOptions): Promise<EvaluateFileResult> {
+export async function evaluateScoreFile(o: EvaluateFileOptions): Promise<EvaluateFileResult | Skipped> {
   const dcase = assertDcase(o.dcase);
-  if (!o.overwrite && (await exists(o.outFile))) throw new SkipError(o.outFile);
+  if (!o.overwrite && (await exists(o.outFile))) return skipped(o.outFile);
   const input = await readScoreFile(o.scoreFile, dcase, o.machine);
   let result: EvaluateResult;
   try {
@@ -91,21 +83,23 @@ export interface EvaluateOptions extends RunIds {
 
 /**
  * The evaluate step of one machine: `<machineDir>/test_score.csv` → `test_evaluate.csv`.
- * Skips (SkipError) when any `*_evaluate.csv` is already there and overwrite is off.
+ * Returns `Skipped` when test_evaluate.csv is there (made from the present test_score.csv, else
+ * refused) and overwrite is off.
  */
-export async function evaluate(o: EvaluateOptions): Promise<EvaluateFileResult> {
+export async function evaluate(o: EvaluateOptions): Promise<EvaluateFileResult | Skipped> {
   const dir = machineDir(o, o.machine);
-  // Python's glob `*_evaluate.csv`: hidden files do not match.
-  if (!o.overwrite && (await filesMatching(dir, /^(?!\.).*_evaluate\.csv$/)).length > 0) {
-    throw new SkipError(path.join(dir, '*_evaluate.csv'));
+  const scoreFile = path.join(dir, 'test_score.csv');
+  const outFile = path.join(dir, 'test_evaluate.csv');
+  const fingerprint = async () => ({ settings: {}, files: await stampFiles({ 'test_score.csv': scoreFile }) });
+  if (!o.overwrite && (await exists(outFile))) {
+    await checkFingerprint(dir, 'evaluate', fingerprint);
+    return skipped(path.join(dir, '*_evaluate.csv'));
   }
-  return evaluateScoreFile({
-    scoreFile: path.join(dir, 'test_score.csv'),
-    dcase: o.dcase,
-    machine: o.machine,
-    outFile: path.join(dir, 'test_evaluate.csv'),
-    overwrite: true,
-  });
+  const inputs = await fingerprint();
+  await clearFingerprint(dir, 'evaluate');
+  const r = await evaluateScoreFile({ scoreFile, dcase: o.dcase, machine: o.machine, outFile, overwrite: true });
+  await writeFingerprint(dir, 'evaluate', inputs);
+  return r;
 }
 
 /** Reads a test_evaluate.csv back as the table step sees it (floats read the pandas way). */

@@ -3,15 +3,14 @@ import { resolveBackend, type BackendConfig } from '../backends/config.js';
 import { fitScore, type EmbeddingSet } from '../backends/score.js';
 import { readNpz, type NpyArray } from '../io/npz.js';
 import { toCsv, type Cell } from '../util/csv.js';
-import { filesMatching, SkipError, writeAtomic } from '../util/files.js';
+import { checkFingerprint, clearFingerprint, machineDir, skipped, stampFiles, writeFingerprint, type Fingerprint, type RunIds, type Skipped, type StepControl } from '../run/index.js';
+import { exists, sweepStaleTemps, writeAtomic } from '../util/files.js';
 import { pyFloat32 } from '../util/pyfloat.js';
-import type { StepControl } from './common.js';
-import { machineDir, type RunIds } from './paths.js';
 
 export interface ScoreOptions extends RunIds, StepControl {
   machine: string;
   /** Backend configs in order (ASDKit `score.backend`); empty = pass extract-time scores only. */
-  backends: BackendConfig[];
+  backends: readonly BackendConfig[];
   overwrite?: boolean;
   /** Peak memory the distance kernel may use, in bytes. */
   memoryBudgetBytes?: number;
@@ -31,14 +30,23 @@ type Column = { name: string; cells: Cell[] };
  * The score step (spec backends-recipes-outputs §3): fits every backend on
  * `train_extract.npz`, scores train and test, and writes `train_score.csv` / `test_score.csv`
  * with `path, section, is_normal, is_target`, then the score columns in code-point order.
+ * Done when both files exist and were made with these back-ends from the present extract files
+ * (a re-extraction makes them stale: refused with the difference unless `overwrite`).
  */
-export async function score(o: ScoreOptions): Promise<ScoreStepResult> {
+export async function score(o: ScoreOptions): Promise<ScoreStepResult | Skipped> {
   const dir = machineDir(o, o.machine);
-  if ((await filesMatching(dir, /_score\.csv$/)).length > 0 && !o.overwrite) {
-    throw new SkipError(path.join(dir, '*_score.csv'));
-  }
-  const resolved = o.backends.map((b, i) => resolveBackend(b, `score backend #${i + 1}`));
   const splits = ['train', 'test'] as const;
+  const fingerprint = async (): Promise<Fingerprint> => ({
+    settings: { backends: o.backends },
+    files: await stampFiles(Object.fromEntries(splits.map((s) => [`${s}_extract.npz`, path.join(dir, `${s}_extract.npz`)]))),
+  });
+  if (!o.overwrite && (await Promise.all(splits.map((s) => exists(path.join(dir, `${s}_score.csv`))))).every(Boolean)) {
+    await checkFingerprint(dir, 'score', fingerprint);
+    return skipped(path.join(dir, '*_score.csv'));
+  }
+  const inputs = await fingerprint();
+  await sweepStaleTemps(dir);
+  const resolved = o.backends.map((b, i) => resolveBackend(b, `score backend #${i + 1}`));
   const data = await Promise.all(splits.map((s) => readNpz(path.join(dir, `${s}_extract.npz`))));
   const tables: Map<string, Column>[] = data.map((arrays, i) => extractColumns(arrays, `${splits[i]}_extract.npz`));
 
@@ -57,6 +65,7 @@ export async function score(o: ScoreOptions): Promise<ScoreStepResult> {
 
   const files: string[] = [];
   let columns: string[] = [];
+  await clearFingerprint(dir, 'score');
   for (const [k, split] of splits.entries()) {
     const cols = orderColumns([...tables[k].values()]);
     columns = cols.map((c) => c.name);
@@ -65,6 +74,7 @@ export async function score(o: ScoreOptions): Promise<ScoreStepResult> {
     await writeAtomic(file, toCsv(columns, rows));
     files.push(file);
   }
+  await writeFingerprint(dir, 'score', inputs);
   return { files, columns, warnings };
 }
 

@@ -4,8 +4,10 @@
  * per epoch it writes ASDKit's checkpoints (best / interval / last), per-step metrics to
  * `metrics.jsonl`, validation (AE) to `valid.jsonl`, and both to TensorBoard.
  * A rerun resumes from `last.ckpt` (an interruption loses at most the running epoch) and skips a
- * finished model unless `overwrite`.
+ * finished model unless `overwrite`; both only when the model was trained from the same inputs
+ * (its fingerprint). A non-finite loss stops training with an error (last.ckpt records the stop).
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { cropSamples, resolveSec } from '../dcase/index.js';
@@ -14,16 +16,18 @@ import { writeLabels, type LabelFile } from '../data/label.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { auc } from '../metrics/auc.js';
 import type { NativeEpochResult, NativeTrainOptions, StepMetrics } from '../native/index.js';
-import { bestCheckpoints, bestName, intervalName, LAST_CKPT } from '../train/checkpoint.js';
+import { bestCheckpoints, bestName, intervalName, LAST_CKPT, parseCheckpointInfo } from '../train/checkpoint.js';
 import { AeModel, DisModel, loadModel, type AeConfig, type AnyModel, type CheckpointInfo, type ModelConfig } from '../train/model.js';
-import { PretrainedModel, type PretrainedConfig } from '../train/pretrained_model.js';
+import { PretrainedModel, type PretrainedConfig } from '../train/pretrained-model.js';
 import { TensorBoardWriter } from '../train/tensorboard.js';
-import { readText, SkipError, writeAtomic } from '../util/files.js';
-import type { StepControl } from './common.js';
+import {
+  AE_BATCH_SIZE, AE_INTERVAL_EPOCHS, checkFingerprint, checkpointDir, EXTRACT_BATCH_SIZE, formattedDir, INTERVAL_EPOCHS, modelDir, skipped, stampClips, stampFiles, TRAIN_BATCH_SIZE, writeFingerprint,
+  type Fingerprint, type ModelIds, type Skipped, type StepControl,
+} from '../run/index.js';
+import { appendText, readText, sweepStaleTemps, writeAtomic } from '../util/files.js';
 import { refreshTrainingCurves } from './curves.js';
-import { versionDir, type RunIds } from './paths.js';
 
-export interface TrainStepOptions extends Omit<RunIds, 'inferVer'>, StepControl {
+export interface TrainStepOptions extends ModelIds, StepControl {
   /** Folder under `model/` (`all`: one model for every machine). */
   modelVer?: string;
   dataDir: string;
@@ -53,21 +57,27 @@ export interface TrainStepResult {
   checkpointDir: string;
   /** First epoch trained by this call (> 0 when it resumed). */
   startEpoch: number;
+  /** The last.ckpt state this call resumed from: epochs done and global step. */
+  resumed?: { epochsDone: number; globalStep: number; checkpoint: string };
   epochsRun: number;
   lastLoss: number;
-  stopped?: 'non_finite';
 }
 
-export const modelDir = (ids: Omit<RunIds, 'inferVer'>, modelVer = 'all') => path.join(versionDir(ids), 'model', modelVer);
-export const checkpointDir = (ids: Omit<RunIds, 'inferVer'>, modelVer = 'all') => path.join(modelDir(ids, modelVer), 'checkpoints');
+/** "resumed from …/last.ckpt: 2 of 16 epochs done, global step 42", or '' for a fresh start. */
+export function resumeText(r: TrainStepResult, maxEpochs?: number): string {
+  if (!r.resumed) return '';
+  const of = maxEpochs === undefined ? '' : ` of ${maxEpochs}`;
+  return `resumed from ${r.resumed.checkpoint}: ${r.resumed.epochsDone}${of} epoch(s) done, global step ${r.resumed.globalStep}`;
+}
 
 /** The label set `<labelDir>/<dcase>/<set>.json`, made from the formatted data when missing. */
-export async function loadLabelSet(dataDir: string, dcase: RunIds['dcase'], labelDir: string, set: string): Promise<{ file: string; labels: LabelFile }> {
+export async function loadLabelSet(dataDir: string, dcase: ModelIds['dcase'], labelDir: string, set: string): Promise<{ file: string; labels: LabelFile }> {
   const file = path.join(labelDir, dcase, `${set}.json`);
   const exists = await fs.access(file).then(() => true, () => false);
   if (!exists) {
     if (set !== 'main' && set !== 'machine_section') throw new Error(`label set not found: ${file}`);
-    return writeLabels({ dataDir, dcase, preset: set, outDir: labelDir });
+    const made = await writeLabels({ dataDir, dcase, preset: set, outDir: labelDir });
+    if (!('skipped' in made)) return made; // else another process wrote it meanwhile: read it below
   }
   let labels: LabelFile;
   try {
@@ -84,23 +94,56 @@ export async function loadLabelSet(dataDir: string, dcase: RunIds['dcase'], labe
 /** A clip's label key: the last five path components (`<dcase>/raw/<machine>/<split>/<file>`). */
 export const labelKey = (p: string) => p.split(/[\\/]/).slice(-5).join('/');
 
-/** Where a model's files go, and whether to skip, resume or start (overwrite clears the folder). */
-async function prepareModelDir(
-  ids: Omit<RunIds, 'inferVer'>,
-  modelVer: string,
-  maxEpochs: number,
-  overwrite?: boolean,
-): Promise<{ mdir: string; cdir: string; lastFile: string; previous?: CheckpointInfo }> {
+interface ModelDirState {
+  mdir: string;
+  cdir: string;
+  lastFile: string;
+  /** last.ckpt's state, when there is one. */
+  previous?: CheckpointInfo;
+  finished: boolean;
+}
+
+/** Where a model's files go, and whether it is finished, resumes or starts (overwrite clears the folder). */
+async function prepareModelDir(ids: ModelIds, modelVer: string, maxEpochs: number, overwrite?: boolean): Promise<ModelDirState> {
   const mdir = modelDir(ids, modelVer);
   const cdir = checkpointDir(ids, modelVer);
   if (overwrite) await fs.rm(mdir, { recursive: true, force: true });
+  await sweepStaleTemps(mdir);
+  await sweepStaleTemps(cdir);
   const lastFile = path.join(cdir, LAST_CKPT);
-  if (!(await fs.access(lastFile).then(() => true, () => false))) return { mdir, cdir, lastFile };
+  if (!(await fs.access(lastFile).then(() => true, () => false))) return { mdir, cdir, lastFile, finished: false };
   const header = await readSafetensorsHeader(lastFile);
-  const previous = JSON.parse(header.metadata.info ?? 'null') as CheckpointInfo | null;
-  if (!previous) throw new Error(`${lastFile}: not an asdkit model checkpoint (use --overwrite to retrain)`);
-  if (previous.extra?.stopped || previous.epoch + 1 >= maxEpochs) throw new SkipError(cdir);
-  return { mdir, cdir, lastFile, previous };
+  if (header.metadata.info === undefined) throw new Error(`${lastFile}: not an asdkit model checkpoint (use --overwrite to retrain)`);
+  const previous = parseCheckpointInfo(lastFile, header.metadata.info);
+  if (previous.extra?.stopped) throw nonFiniteError(lastFile, previous.epoch, previous.globalStep);
+  return { mdir, cdir, lastFile, previous, finished: previous.epoch + 1 >= maxEpochs };
+}
+
+function nonFiniteError(lastFile: string, epoch: number, globalStep: number): Error {
+  return new Error(
+    `training stopped: the loss became non-finite (NaN or inf) in epoch ${epoch} (global step ${globalStep}); ` +
+      `${lastFile} records the stop. Lower trainer.lr or check the data, then retrain with --overwrite`,
+  );
+}
+
+/**
+ * The train step's fingerprint rule: a finished model is skipped and a started one resumed only
+ * if it was trained from these inputs; a fresh start records them.
+ */
+async function settleInputs(d: ModelDirState, fingerprint: () => Promise<Fingerprint>): Promise<Skipped | undefined> {
+  if (d.previous) await checkFingerprint(d.mdir, 'train', fingerprint);
+  if (d.finished) return skipped(d.cdir);
+  if (!d.previous) await writeFingerprint(d.mdir, 'train', await fingerprint());
+  return undefined;
+}
+
+const resumedFrom = (checkpoint: string, p?: CheckpointInfo): TrainStepResult['resumed'] =>
+  p && { epochsDone: p.epoch + 1, globalStep: p.globalStep, checkpoint };
+
+/** Optimiser settings that change the weights (threads and prefetch do not). */
+function weightSettings(s: NativeTrainOptions): NativeTrainOptions {
+  const { ioThreads: _io, prefetch: _pf, ...rest } = s;
+  return rest;
 }
 
 /** Resumes `fresh`'s kind from last.ckpt, refusing a checkpoint of another configuration. */
@@ -118,6 +161,7 @@ interface LoopOptions extends StepControl {
   cdir: string;
   lastFile: string;
   startEpoch: number;
+  resumed?: TrainStepResult['resumed'];
   maxEpochs: number;
   intervalEpochs: number;
   stepsPerEpoch: number;
@@ -140,7 +184,7 @@ async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
   const tb = await TensorBoardWriter.open(o.mdir);
   const total = o.stepsPerEpoch * (o.maxEpochs - o.startEpoch);
   let best = (await bestCheckpoints(o.cdir)).sort((a, b) => a.loss - b.loss)[0];
-  const result: TrainStepResult = { modelDir: o.mdir, checkpointDir: o.cdir, startEpoch: o.startEpoch, epochsRun: 0, lastLoss: NaN };
+  const result: TrainStepResult = { modelDir: o.mdir, checkpointDir: o.cdir, startEpoch: o.startEpoch, resumed: o.resumed, epochsRun: 0, lastLoss: NaN };
   try {
     for (let epoch = o.startEpoch; epoch < o.maxEpochs; epoch++) {
       const done = (epoch - o.startEpoch) * o.stepsPerEpoch;
@@ -149,12 +193,12 @@ async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
         o.onProgress?.(done + m.batch + 1, total);
       });
       const now = Date.now() / 1000;
-      await fs.appendFile(metricsFile, r.metrics.map((m) => JSON.stringify(m) + '\n').join(''));
+      await appendText(metricsFile, r.metrics.map((m) => JSON.stringify(m) + '\n').join(''));
       for (const m of r.metrics) tb.addScalars(m.globalStep, scalarsOf(m), now);
       let valid: Record<string, number> | undefined;
       if (o.validate) {
         valid = await o.validate(epoch);
-        await fs.appendFile(validFile, JSON.stringify({ epoch, globalStep: r.globalStep, ...valid }) + '\n');
+        await appendText(validFile, JSON.stringify({ epoch, globalStep: r.globalStep, ...valid }) + '\n');
         tb.addScalars(r.globalStep, valid, now);
       }
       await tb.flush();
@@ -174,10 +218,7 @@ async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
       result.epochsRun += 1;
       result.lastLoss = r.lastLoss;
       o.onEpoch?.({ epoch, loss: r.lastLoss, checkpoint: o.lastFile, valid });
-      if (stopped) {
-        result.stopped = stopped;
-        break;
-      }
+      if (stopped) throw nonFiniteError(o.lastFile, epoch, r.globalStep);
     }
   } finally {
     await tb.close();
@@ -186,25 +227,41 @@ async function trainingLoop(o: LoopOptions): Promise<TrainStepResult> {
 }
 
 /** Trains a dis_* model (MultiResNet, or BEATs / EAT with LoRA) on the training clips of all machines (one model, `model/all`). */
-export async function train(o: TrainStepOptions): Promise<TrainStepResult> {
-  const ids = { resultDir: o.resultDir, name: o.name, dcase: o.dcase, version: o.version, seed: o.seed };
-  const { mdir, cdir, lastFile, previous } = await prepareModelDir(ids, o.modelVer ?? 'all', o.maxEpochs, o.overwrite);
+export async function train(o: TrainStepOptions): Promise<TrainStepResult | Skipped> {
+  const dirs = await prepareModelDir(o, o.modelVer ?? 'all', o.maxEpochs, o.overwrite);
+  const { mdir, cdir, lastFile, previous } = dirs;
 
   const sec = resolveSec(o.sec ?? o.dcase);
   if (sec === null) throw new Error('training needs a fixed clip length (sec "all" is not possible)');
   const secSamples = cropSamples(sec);
-  const { file: labelFile, labels } = await loadLabelSet(o.dataDir, o.dcase, o.labelDir ?? 'labels', o.labelSet ?? 'main');
-  const paths: string[] = [];
-  const classes: number[] = [];
-  for (const m of o.machines) {
-    for (const p of (await listClips(o.dataDir, o.dcase, m, 'train')).paths) {
-      const idx = labels.path2idx_dict[labelKey(p)];
-      if (idx === undefined) throw new Error(`${labelFile}: no label for ${labelKey(p)} (regenerate the label set: asdkit label --overwrite)`);
-      paths.push(p);
-      classes.push(idx);
+  const load = async () => {
+    const { file: labelFile, labels } = await loadLabelSet(o.dataDir, o.dcase, o.labelDir ?? 'labels', o.labelSet ?? 'main');
+    const paths: string[] = [];
+    const classes: number[] = [];
+    for (const m of o.machines) {
+      for (const p of (await listClips(o.dataDir, o.dcase, m, 'train')).paths) {
+        const idx = labels.path2idx_dict[labelKey(p)];
+        if (idx === undefined) throw new Error(`${labelFile}: no label for ${labelKey(p)} (regenerate the label set: asdkit label --overwrite)`);
+        paths.push(p);
+        classes.push(idx);
+      }
     }
-  }
-  if (paths.length === 0) throw new Error(`no training clips for ${o.machines.join(', ')} in ${o.dataDir}`);
+    if (paths.length === 0) throw new Error(`no training clips for ${o.machines.join(', ')} in ${o.dataDir}`);
+    const fingerprint: Fingerprint = {
+      settings: {
+        data_dir: path.resolve(o.dataDir), dcase: o.dcase, machines: o.machines, model: o.model, secSamples,
+        labels: createHash('sha256').update(JSON.stringify(labels)).digest('hex').slice(0, 16), train: weightSettings(o.settings),
+      },
+      clips: await stampClips(formattedDir(o.dataDir, o.dcase), paths),
+      files: isPretrainedArchitecture(o.model) ? await stampFiles({ encoder: o.model.checkpoint }) : {},
+    };
+    return { labelFile, labels, paths, classes, fingerprint };
+  };
+  let loaded: ReturnType<typeof load> | undefined;
+  const dataset = () => (loaded ??= load());
+  const finished = await settleInputs(dirs, async () => (await dataset()).fingerprint);
+  if (finished) return finished;
+  const { labelFile, labels, paths, classes } = await dataset();
 
   const seed = o.settings.seed ?? 0;
   const fresh = isPretrainedArchitecture(o.model)
@@ -219,14 +276,15 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult> {
     cdir,
     lastFile,
     startEpoch: previous ? previous.epoch + 1 : 0,
-    intervalEpochs: o.intervalEpochs ?? 4,
-    stepsPerEpoch: Math.ceil(paths.length / (o.settings.batchSize ?? 64)),
+    resumed: resumedFrom(lastFile, previous),
+    intervalEpochs: o.intervalEpochs ?? INTERVAL_EPOCHS,
+    stepsPerEpoch: Math.ceil(paths.length / (o.settings.batchSize ?? TRAIN_BATCH_SIZE)),
     extra: { maxEpochs: o.maxEpochs, dcase: o.dcase, machines: o.machines, labels: { file: labelFile, num_class: labels.num_class, path2idx_dict: labels.path2idx_dict } },
     epoch: (epoch, onStep) => model.trainEpoch(data, epoch, { ...o.settings, device: o.device, signal: o.signal, onStep }),
   });
 }
 
-export interface AeTrainStepOptions extends Omit<RunIds, 'inferVer'>, StepControl {
+export interface AeTrainStepOptions extends ModelIds, StepControl {
   /** The machine whose model this is (`model/<machine>`). */
   machine: string;
   dataDir: string;
@@ -235,7 +293,7 @@ export interface AeTrainStepOptions extends Omit<RunIds, 'inferVer'>, StepContro
   sec?: number | string;
   maxEpochs: number;
   intervalEpochs?: number;
-  /** Optimiser settings; batchSize counts vectors (default 256). */
+  /** Optimiser settings; batchSize counts vectors (default AE_BATCH_SIZE). */
   settings: NativeTrainOptions;
   /** Validate on the machine's test clips after every epoch (default true). */
   validate?: boolean;
@@ -249,13 +307,20 @@ export interface AeTrainStepOptions extends Omit<RunIds, 'inferVer'>, StepContro
  * each epoch the test clips' MSE and AUCs of AS-recon are logged as `valid/main` and
  * `valid/auc/all_<d>_auc/AS-recon` (d = s, t, smix, tmix, mix; skipped when one class only).
  */
-export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult> {
-  const ids = { resultDir: o.resultDir, name: o.name, dcase: o.dcase, version: o.version, seed: o.seed };
-  const { mdir, cdir, lastFile, previous } = await prepareModelDir(ids, o.machine, o.maxEpochs, o.overwrite);
-  const settings = { batchSize: 256, ...o.settings };
+export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult | Skipped> {
+  const dirs = await prepareModelDir(o, o.machine, o.maxEpochs, o.overwrite);
+  const { mdir, cdir, lastFile, previous } = dirs;
+  const settings = { batchSize: AE_BATCH_SIZE, ...o.settings };
+  let clips: Promise<Awaited<ReturnType<typeof listClips>>> | undefined;
+  const trainList = () => (clips ??= listClips(o.dataDir, o.dcase, o.machine, 'train'));
+  const finished = await settleInputs(dirs, async () => ({
+    settings: { data_dir: path.resolve(o.dataDir), dcase: o.dcase, machine: o.machine, model: o.model, train: weightSettings(settings) },
+    clips: await stampClips(formattedDir(o.dataDir, o.dcase), (await trainList()).paths),
+  }));
+  if (finished) return finished;
   const fresh = AeModel.create(o.model, settings.seed ?? 0);
   const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as AeModel;
-  const trainClips = await listClips(o.dataDir, o.dcase, o.machine, 'train');
+  const trainClips = await trainList();
   const { rows } = await model.prepareVectors(trainClips.paths, { signal: o.signal });
 
   let validate: LoopOptions['validate'];
@@ -263,7 +328,7 @@ export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult> {
     const sec = resolveSec(o.sec ?? o.dcase);
     const test = await listClips(o.dataDir, o.dcase, o.machine, 'test');
     validate = async () => {
-      const out = await model.extractFiles(test.paths, { length: sec === null ? undefined : cropSamples(sec), batchSize: 64, device: o.device, signal: o.signal });
+      const out = await model.extractFiles(test.paths, { length: sec === null ? undefined : cropSamples(sec), batchSize: EXTRACT_BATCH_SIZE, device: o.device, signal: o.signal });
       return validationScalars(out['AS-recon'].data, test.info.map((c) => c.isNormal), test.info.map((c) => c.isTarget));
     };
   }
@@ -275,8 +340,9 @@ export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult> {
     cdir,
     lastFile,
     startEpoch: previous ? previous.epoch + 1 : 0,
-    intervalEpochs: o.intervalEpochs ?? 10,
-    stepsPerEpoch: Math.ceil(rows / (settings.batchSize ?? 256)),
+    resumed: resumedFrom(lastFile, previous),
+    intervalEpochs: o.intervalEpochs ?? AE_INTERVAL_EPOCHS,
+    stepsPerEpoch: Math.ceil(rows / settings.batchSize),
     extra: { maxEpochs: o.maxEpochs, dcase: o.dcase, machine: o.machine, vectors: rows },
     epoch: (epoch, onStep) => model.trainEpoch(epoch, { ...settings, device: o.device, signal: o.signal, onStep }),
     validate,

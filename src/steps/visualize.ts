@@ -8,13 +8,13 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { UMAP } from 'umap-js';
-import { Rng } from '../data/synth/rng.js';
+import { Rng } from '../util/rng.js';
 import { readNpz, writeNpz, type NpyArray } from '../io/npz.js';
 import { abortError } from '../native/index.js';
 import { scatterSvg, svgToPng, type Limits, type Series } from '../plot/scatter.js';
 import { writeAtomic } from '../util/files.js';
-import type { StepControl } from './common.js';
-import { machineDir, type RunIds } from './paths.js';
+import type { StepControl } from '../run/index.js';
+import { machineDir, type RunIds } from '../run/index.js';
 
 export interface VisualizeOptions extends RunIds, StepControl {
   machine: string;

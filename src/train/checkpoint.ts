@@ -4,8 +4,11 @@
  * `interval_epoch=<e>-loss=<…>.ckpt` (every `interval` epochs) and `last.ckpt`; `ckpt_ver`
  * `last`, `epoch_<x>`, `min`, `max`. Our .ckpt files are safetensors (see model.ts).
  */
+import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import type { SafeTensor } from '../io/safetensors.js';
+import type { CheckpointInfo } from './trainable-model.js';
 
 export const LAST_CKPT = 'last.ckpt';
 
@@ -70,4 +73,44 @@ export async function selectCheckpoint(dir: string, ckptVer: string): Promise<st
     return all[0].file;
   }
   throw new Error(`unknown ckpt_ver "${ckptVer}" (last, min, max or epoch_<n>)`);
+}
+
+/** The metadata key of the tensor digest (absent in checkpoints of asdkit before it was added). */
+export const DIGEST_KEY = 'tensors_sha256';
+
+/** sha256 over the tensors in name order (name, dtype, shape, bytes): a flipped bit is caught at load. */
+export function tensorDigest(tensors: Record<string, SafeTensor>): string {
+  const h = createHash('sha256');
+  for (const name of Object.keys(tensors).sort()) {
+    const t = tensors[name];
+    h.update(`${name}\0${t.dtype}\0${t.shape.join(',')}\0`);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return h.digest('hex');
+}
+
+/** Refuses a checkpoint whose tensors do not match the digest it was written with. */
+export function verifyDigest(file: string, tensors: Record<string, SafeTensor>, metadata: Record<string, string>): void {
+  const want = metadata[DIGEST_KEY];
+  if (want !== undefined && tensorDigest(tensors) !== want) {
+    throw new Error(`${file}: the tensor data does not match the checkpoint's checksum (the file is damaged); retrain or restore it`);
+  }
+}
+
+/** A checkpoint's `info` metadata, checked field by field; errors name the file. */
+export function parseCheckpointInfo(file: string, text: string | undefined): CheckpointInfo {
+  let info: unknown;
+  try {
+    info = JSON.parse(text ?? '');
+  } catch (e) {
+    throw new Error(`${file}: malformed checkpoint metadata (${(e as Error).message})`);
+  }
+  const i = info as CheckpointInfo;
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (typeof info !== 'object' || info === null) throw new Error(`${file}: malformed checkpoint metadata (info is not an object)`);
+  if (!count(i.epoch)) throw new Error(`${file}: malformed checkpoint metadata (epoch ${JSON.stringify(i.epoch)} is not a count)`);
+  if (!count(i.globalStep)) throw new Error(`${file}: malformed checkpoint metadata (globalStep ${JSON.stringify(i.globalStep)} is not a count)`);
+  if (typeof i.loss !== 'number' && i.loss !== null) throw new Error(`${file}: malformed checkpoint metadata (loss is not a number)`);
+  if (typeof i.train !== 'object' || i.train === null) throw new Error(`${file}: malformed checkpoint metadata (no train settings)`);
+  return i;
 }

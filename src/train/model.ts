@@ -1,12 +1,14 @@
 /**
  * The typed API of the trainable models: `DisModel` (MultiResNet + margin heads, the dis_*
- * recipes), `AeModel` (the AE baseline) and `PretrainedModel` (BEATs / EAT, pretrained_model.ts). Build from a config, train epoch by epoch (progress,
+ * recipes), `AeModel` (the AE baseline) and `PretrainedModel` (BEATs / EAT, pretrained-model.ts). Build from a config, train epoch by epoch (progress,
  * AbortSignal), extract from files or waveforms, save/load self-describing safetensors
- * checkpoints (`loadModel` rebuilds either kind). The numerics run in the native addon, off the
- * event loop; one job at a time per model.
+ * checkpoints (`loadModel` rebuilds any kind), `dispose()` to free the native memory at once. The
+ * numerics run in the native addon, off the event loop; one job at a time per model.
  */
 import { readSafetensors } from '../io/safetensors.js';
-import { ensureThreads, native, runJob, type NativeAeConfig, type NativeEpochResult, type NativeModelConfig, type ProgressFn } from '../native/index.js';
+import { parseCheckpointInfo, verifyDigest } from './checkpoint.js';
+import { AE_BATCH_SIZE, IO_THREADS } from '../run/index.js';
+import { ensureThreads, native, runJob, type NativeAeConfig, type NativeAeModel, type NativeEpochResult, type NativeModelConfig, type ProgressFn } from '../native/index.js';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_FORMAT_VERSION,
@@ -15,11 +17,11 @@ import {
   type CheckpointInfo,
   type EpochSettings,
   type TrainSettingsWithEpochs,
-} from './trainable_model.js';
-import { PretrainedModel, type PretrainedConfig } from './pretrained_model.js';
+} from './trainable-model.js';
+import { PretrainedModel, type PretrainedConfig } from './pretrained-model.js';
 
-export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, TrainableModel, type CheckpointInfo, type TrainData, type RunOptions, type ModelKind } from './trainable_model.js';
-export type { StepMetrics, TrainSettings } from './trainable_model.js';
+export { CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_VERSION, TrainableModel, type CheckpointInfo, type TrainData, type RunOptions, type ModelKind } from './trainable-model.js';
+export type { StepMetrics, TrainSettings } from './trainable-model.js';
 
 export { PretrainedModel, type PretrainedConfig };
 
@@ -46,7 +48,7 @@ export class DisModel extends ClipModel<ModelConfig> {
 }
 
 /** The AE baseline: AE_MLP on 5-frame log-mel vectors (spec §3). */
-export class AeModel extends TrainableModel<AeConfig> {
+export class AeModel extends TrainableModel<AeConfig, NativeAeModel> {
   readonly kind = 'ae' as const;
   private rows = 0;
 
@@ -57,38 +59,39 @@ export class AeModel extends TrainableModel<AeConfig> {
 
   /** Decodes whole training clips (no crop, no tiling) and keeps their frame vectors for training. */
   async prepareVectors(paths: string[], opts: { signal?: AbortSignal; onProgress?: ProgressFn; ioThreads?: number } = {}): Promise<{ rows: number; dim: number }> {
-    const r = await runJob(() => this.handle.prepareVectors(paths, { ioThreads: opts.ioThreads ?? 2 }, opts.onProgress), opts.signal);
+    const r = await runJob(() => this.handle.prepareVectors(paths, { ioThreads: opts.ioThreads ?? IO_THREADS }, opts.onProgress), opts.signal);
     this.rows = r.rows;
     return r;
   }
 
-  /** Trains one epoch over the prepared vectors (batch = vectors, default 256). */
+  /** Trains one epoch over the prepared vectors (batch = vectors, default AE_BATCH_SIZE). */
   async trainEpoch(epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
-    return this.runEpoch({}, epoch, { batchSize: 256, ...settings });
+    return this.runEpoch({}, epoch, { batchSize: AE_BATCH_SIZE, ...settings });
   }
 
   async train(settings: TrainSettingsWithEpochs): Promise<NativeEpochResult[]> {
-    const steps = Math.ceil(this.rows / (settings.batchSize ?? 256));
+    const steps = Math.ceil(this.rows / (settings.batchSize ?? AE_BATCH_SIZE));
     return this.trainEpochs(steps, (e, s) => this.trainEpoch(e, s), settings);
   }
 }
 
 export type AnyModel = DisModel | AeModel | PretrainedModel;
 
-/** Rebuilds the model of a checkpoint (either kind); errors name the file. */
+/** Rebuilds the model of a checkpoint (any kind); errors name the file. */
 export async function loadModel(file: string, opts: { withOptimizer?: boolean } = {}): Promise<{ model: AnyModel; info: CheckpointInfo }> {
   const { tensors, metadata } = await readSafetensors(file);
   if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: not an asdkit model checkpoint (format "${metadata.format ?? ''}")`);
   if (metadata.format_version !== CHECKPOINT_FORMAT_VERSION) {
     throw new Error(`${file}: checkpoint format version ${metadata.format_version} is not supported (expected ${CHECKPOINT_FORMAT_VERSION})`);
   }
-  let info: CheckpointInfo, config: object;
+  let config: object;
   try {
     config = JSON.parse(metadata.model_config) as object;
-    info = JSON.parse(metadata.info) as CheckpointInfo;
   } catch (e) {
     throw new Error(`${file}: malformed checkpoint metadata (${(e as Error).message})`);
   }
+  const info = parseCheckpointInfo(file, metadata.info);
+  verifyDigest(file, tensors, metadata);
   const seed = Number(metadata.seed ?? 0);
   let model: AnyModel;
   if (metadata.kind === 'ae') model = AeModel.create(config as AeConfig, seed);
@@ -98,6 +101,7 @@ export async function loadModel(file: string, opts: { withOptimizer?: boolean } 
   try {
     model.loadState(tensors, info, opts.withOptimizer ?? false);
   } catch (e) {
+    model.dispose();
     throw new Error(`${file}: ${(e as Error).message}`);
   }
   return { model, info };

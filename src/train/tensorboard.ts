@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { appendText } from '../util/files.js';
 
 const FILE_VERSION = 'brain.Event:2';
 
@@ -149,7 +150,7 @@ export class TensorBoardWriter {
     if (this.pending.length === 0) return this.writing;
     const data = Buffer.concat(this.pending);
     this.pending = [];
-    const write = this.writing.then(() => fs.appendFile(this.file, data));
+    const write = this.writing.then(() => appendText(this.file, data)); // a failed append is cut back, naming the file
     this.writing = write.catch(() => {}); // one failed append must not block later ones; its caller sees the error
     return write;
   }

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { synthesize } from '../../src/data/synth/index.js';
-import { resolveRunConfig } from '../../src/recipes/registry.js';
+import { resolveRunConfig } from '../../src/recipes/resolve.js';
 import { runRecipe, type RunResult } from '../../src/recipes/run.js';
 
 export async function tinyAeRun(root: string): Promise<{ resultDir: string; runDir: string; result: RunResult }> {

@@ -3,17 +3,18 @@
 #include <sndfile.h>
 
 #include <algorithm>
-#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
-#include <thread>
+
+#include "common/parallel.h"
 
 namespace asd::audio {
 namespace {
@@ -30,6 +31,24 @@ struct SndfileCloser {
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
   throw std::runtime_error(path + ": " + problem);
+}
+
+// Float WAV samples are nominally in [-1, 1]; beyond this a file is not audio we can score.
+constexpr float kMaxSampleMagnitude = 1000.0f;
+
+void check_samples(const std::string& path, const torch::Tensor& wave) {
+  const float* x = wave.data_ptr<float>();
+  for (int64_t i = 0, n = wave.numel(); i < n; ++i) {
+    if (!std::isfinite(x[i])) {
+      fail(path, std::string(std::isnan(x[i]) ? "NaN" : "infinite") + " sample at frame " + std::to_string(i) + " of " +
+                     std::to_string(n) + ": not usable audio");
+    }
+    if (std::fabs(x[i]) > kMaxSampleMagnitude) {
+      std::ostringstream v;
+      v << x[i];
+      fail(path, "sample at frame " + std::to_string(i) + " is " + v.str() + ", beyond ±1000 (float samples are expected in [-1, 1]): not usable audio");
+    }
+  }
 }
 
 std::string format_name(int format) {
@@ -151,6 +170,9 @@ torch::Tensor read_wav(const std::string& path) {
     fail(path, "truncated or not a WAV file (read " + std::to_string(got) + " of " + std::to_string(info.frames) +
                    " frames: " + sf_strerror(file.get()) + ")");
   }
+  // Float WAVs can hold anything: one NaN, inf or absurd value silently poisons every distance
+  // and score downstream, so such a clip is refused here, naming it. (16-bit PCM is always finite.)
+  if (subtype != SF_FORMAT_PCM_16) check_samples(path, wave);
   return wave;
 }
 
@@ -166,55 +188,13 @@ torch::Tensor load_batch(const std::vector<std::string>& paths, int64_t length, 
   const int64_t total = static_cast<int64_t>(paths.size());
   torch::Tensor out = torch::empty({total, length}, torch::kFloat32);
   float* base = out.data_ptr<float>();
-
-  std::atomic<int64_t> next{0};
-  std::atomic<bool> stop{false};
-  std::mutex mutex;  // guards done, the first error, and serialises progress callbacks
-  int64_t done = 0;
-  int64_t error_index = total;
-  std::exception_ptr error;
-
-  auto worker = [&] {
-    while (!stop.load()) {
-      if (ctx.cancel && ctx.cancel->cancelled()) {
-        stop.store(true);
-        return;
-      }
-      // Indices are claimed in order, so when one fails every lower index is already claimed
-      // and finishes; keeping the lowest failing index makes the reported error deterministic.
-      const int64_t i = next.fetch_add(1);
-      if (i >= total) return;
-      try {
-        const torch::Tensor wave = read_wav(paths[i]);
+  parallel_for(
+      total, threads <= 0 ? 2 : threads,
+      [&](int64_t i) {
+        const torch::Tensor wave = read_wav(paths[static_cast<size_t>(i)]);
         tile_into(wave.data_ptr<float>(), wave.numel(), base + i * length, length);
-        std::lock_guard<std::mutex> lock(mutex);
-        ctx.report(++done, total);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex);
-        if (i < error_index) {
-          error_index = i;
-          error = std::current_exception();
-        }
-        stop.store(true);
-        return;
-      }
-    }
-  };
-
-  const int64_t n_threads = std::max<int64_t>(1, std::min<int64_t>(threads <= 0 ? 2 : threads, total));
-  std::vector<std::thread> pool;
-  try {
-    for (int64_t t = 1; t < n_threads; ++t) pool.emplace_back(worker);
-  } catch (...) {
-    stop.store(true);
-    for (auto& th : pool) th.join();
-    throw;
-  }
-  worker();  // the calling thread is one of the workers
-  for (auto& th : pool) th.join();
-
-  ctx.check();
-  if (error) std::rethrow_exception(error);
+      },
+      ctx);
   return out.to(ctx.device);
 }
 

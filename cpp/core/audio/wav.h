@@ -30,7 +30,7 @@ torch::Tensor crop_or_tile(const torch::Tensor& wave, int64_t length);
 // [0, tiled_length - length] drawn from `rng` (one draw even when the offset range is {0}).
 torch::Tensor crop_or_tile(const torch::Tensor& wave, int64_t length, std::mt19937_64& rng);
 
-// Decodes `paths` on `threads` std::threads (<= 0 → 2), crops/tiles each clip to `length`
+// Decodes `paths` on `threads` threads (<= 0 → 2; parallel_for), crops/tiles each clip to `length`
 // samples (offset 0) and stacks them into a (B, length) float32 tensor on ctx.device.
 // Checks ctx cancellation before each file and reports progress (files done, B) after each.
 // If any file fails, the error of the lowest-index failing file is rethrown (it names its path).

@@ -203,9 +203,21 @@ torch::Tensor EatEncoderImpl::encode(const torch::Tensor& input, Intermediates* 
   return x;
 }
 
-torch::Tensor EatEncoderImpl::raw_embedding(const torch::Tensor& tokens) const { return tokens.select(1, 0); }
+EatConfig::PredictionMode eat_prediction_mode(const std::string& name) {
+  if (name == "cls") return EatConfig::PredictionMode::kCls;
+  if (name == "seq") return EatConfig::PredictionMode::kSeq;
+  throw std::invalid_argument("EAT: prediction_mode must be \"cls\" or \"seq\", got \"" + name + "\"");
+}
 
-torch::Tensor EatEncoderImpl::head_tokens(const torch::Tensor& tokens) const { return tokens.slice(1, 0, 1); }
+torch::Tensor EatEncoderImpl::raw_embedding(const torch::Tensor& tokens) const {
+  if (config_.prediction_mode == EatConfig::PredictionMode::kSeq) return tokens.slice(1, 1).mean(1);
+  return tokens.select(1, 0);
+}
+
+torch::Tensor EatEncoderImpl::head_tokens(const torch::Tensor& tokens) const {
+  if (config_.prediction_mode == EatConfig::PredictionMode::kSeq) return tokens.slice(1, 1);
+  return tokens.slice(1, 0, 1);
+}
 
 void EatEncoderImpl::add_lora(int64_t r, double alpha) {
   for (auto& b : blocks) b->attn->qkv->add_lora(r, alpha);

@@ -32,6 +32,10 @@ struct EatConfig {
   bool qkv_bias = true;
   double drop_path_rate = 0.0;  // block i uses drop_path_rate · i / (depth − 1) in training
   int64_t target_length = 0;    // fbank frames after padding (§1.4), a multiple of patch_size
+  // ASDKit's `prediction_mode` (§3.4): which tokens leave the encoder. kCls (the recipes): the
+  // CLS token — raw x[:, 0], to the LoRA projection x[:, :1]. kSeq: the sequence tokens x[:, 1:],
+  // padded-frame patches included — raw their mean, to the projection all of them.
+  enum class PredictionMode { kCls, kSeq } prediction_mode = PredictionMode::kCls;
 
   // ceil(T₀ / 32) · 32 with T₀ the fbank frames of int(sec · 16000) samples (§1.4).
   static int64_t target_length_for(double sec);
@@ -41,6 +45,9 @@ struct EatConfig {
 
   int64_t freq_patches() const { return 128 / patch_size; }  // 8 for 128 mel bins
 };
+
+// "cls" | "seq" → the mode; throws std::invalid_argument for anything else.
+EatConfig::PredictionMode eat_prediction_mode(const std::string& name);
 
 // The fixed 2-D sin-cos table (§3.2), (1, rows_time · freq_patches, D) float32: row n = h·F + w;
 // columns [0, D/2) encode w, [D/2, D) encode h, each half [sin | cos] over ω_k = 10000^(−k/(D/4)).
@@ -97,8 +104,10 @@ class EatEncoderImpl : public PretrainedEncoderImpl {
   // tokens_pre_norm, enc_in, blockK.attn_out, blockK.out.
   torch::Tensor encode(const torch::Tensor& input, Intermediates* mid = nullptr,
                        at::Generator* gen = nullptr) override;
-  torch::Tensor raw_embedding(const torch::Tensor& tokens) const override;  // CLS x[:, 0]
-  torch::Tensor head_tokens(const torch::Tensor& tokens) const override;    // x[:, :1]
+  // cls: x[:, 0]; seq: x[:, 1:].mean(1).
+  torch::Tensor raw_embedding(const torch::Tensor& tokens) const override;
+  // cls: x[:, :1]; seq: x[:, 1:].
+  torch::Tensor head_tokens(const torch::Tensor& tokens) const override;
   void add_lora(int64_t r, double alpha) override;  // on every blocks.i.attn.qkv
   int64_t dim() const override { return config_.embed_dim; }
   std::string kind() const override { return "eat"; }

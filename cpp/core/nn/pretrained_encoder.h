@@ -27,10 +27,12 @@ class PretrainedEncoderImpl : public torch::nn::Module {
   virtual torch::Tensor encode(const torch::Tensor& input, Intermediates* mid = nullptr,
                                at::Generator* gen = nullptr) = 0;
 
-  // The frozen ("raw") embedding of the tokens: BEATs mean over tokens, EAT the CLS token. (B, D)
+  // The frozen ("raw") embedding of the tokens: BEATs mean over tokens, EAT the CLS token or the
+  // mean of the sequence tokens (its prediction_mode). (B, D)
   virtual torch::Tensor raw_embedding(const torch::Tensor& tokens) const = 0;
 
-  // The tokens the LoRA projection head receives (§4.3): BEATs all tokens, EAT `x[:, :1]`.
+  // The tokens the LoRA projection head receives (§4.3): BEATs all tokens, EAT `x[:, :1]` (cls)
+  // or `x[:, 1:]` (seq).
   virtual torch::Tensor head_tokens(const torch::Tensor& tokens) const = 0;
 
   // Wraps the recipe's target Linear layers (BEATs q_proj/v_proj, EAT qkv) with LoRA adapters.

@@ -47,6 +47,14 @@ std::vector<std::pair<std::string, torch::Tensor>> AdamW::state() const {
   return out;
 }
 
+int64_t AdamW::state_bytes() const {
+  int64_t n = 0;
+  for (const auto& s : slots_) {
+    if (s.exp_avg.defined()) n += static_cast<int64_t>(s.exp_avg.nbytes() + s.exp_avg_sq.nbytes());
+  }
+  return n;
+}
+
 void AdamW::load_state(const std::map<std::string, torch::Tensor>& state) {
   std::map<std::string, Slot*> by_name;
   for (auto& s : slots_) by_name[s.name] = &s;

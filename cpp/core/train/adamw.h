@@ -36,6 +36,9 @@ class AdamW {
   // std::invalid_argument naming the entry on an unknown name or a shape mismatch.
   void load_state(const std::map<std::string, torch::Tensor>& state);
 
+  // Bytes held by the moments (0 before the first step).
+  int64_t state_bytes() const;
+
   const AdamWOptions& options() const { return options_; }
 
  private:

@@ -1,5 +1,10 @@
 #include "train/ae_model.h"
 
+#include <stdexcept>
+
+#include "audio/wav.h"
+#include "common/parallel.h"
+
 namespace asd::train {
 
 AeModelImpl::AeModelImpl(const AeModelConfig& config) : config_(config), feat_(config.stft, config.n_frames) {
@@ -29,6 +34,18 @@ extract::Outputs AeModelImpl::extract(const torch::Tensor& wave) {
   const torch::Tensor recon = (est - x).pow(2).view({B, -1}).mean(1);
   const torch::Tensor embed = z.view({B, -1, z.size(1)}).mean(1);
   return {{"embed", embed}, {"AS-recon", recon}};
+}
+
+torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx) {
+  if (paths.empty()) throw std::invalid_argument("AE training vectors: no clips");
+  torch::NoGradGuard no_grad;
+  model.to(torch::kCPU);
+  std::vector<torch::Tensor> parts(paths.size());
+  parallel_for(
+      static_cast<int64_t>(paths.size()), io_threads,
+      [&](int64_t i) { parts[static_cast<size_t>(i)] = model.vectors(audio::read_wav(paths[static_cast<size_t>(i)]).unsqueeze(0)); },
+      ctx);
+  return torch::cat(parts);
 }
 
 }  // namespace asd::train

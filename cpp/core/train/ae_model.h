@@ -8,7 +8,10 @@
 #include <torch/torch.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "common/runtime.h"
 #include "extract/frontend.h"
 #include "features/flatten_stft.h"
 #include "nn/ae_mlp.h"
@@ -43,6 +46,12 @@ class AeModelImpl : public TrainableImpl {
   features::FlattenStft feat_;
 };
 TORCH_MODULE(AeModel);
+
+// The AE's training table (spec §3.1): every clip of `paths` decoded whole (no crop or tiling) on
+// `io_threads` threads (parallel_for), its frame vectors stacked in clip order, on the CPU (the
+// model is moved there). Progress in clips; throws std::invalid_argument for no clips, and the
+// lowest-index failing clip's error.
+torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx);
 
 // Extraction through an AeModel (eval mode).
 class AeFrontend : public extract::Frontend {

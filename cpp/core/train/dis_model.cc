@@ -110,8 +110,14 @@ LossTerms DisModelImpl::training_loss(const torch::Tensor& wave, const torch::Te
 
 ParamCounts count_parameters(const torch::nn::Module& m) {
   ParamCounts c;
-  for (const auto& p : m.parameters()) (p.requires_grad() ? c.trainable : c.frozen) += p.numel();
-  for (const auto& b : m.buffers()) c.buffers += b.numel();
+  for (const auto& p : m.parameters()) {
+    (p.requires_grad() ? c.trainable : c.frozen) += p.numel();
+    c.bytes += static_cast<int64_t>(p.nbytes());
+  }
+  for (const auto& b : m.buffers()) {
+    c.buffers += b.numel();
+    c.bytes += static_cast<int64_t>(b.nbytes());
+  }
   return c;
 }
 

@@ -78,9 +78,11 @@ class DisModelImpl : public TrainableImpl {
 };
 TORCH_MODULE(DisModel);
 
-// Parameter counts: trainable, frozen (e.g. fixed centres, scales) and buffer elements.
+// Parameter counts: trainable, frozen (e.g. fixed centres, scales) and buffer elements, and the
+// bytes of all of them (what the addon reports to V8 as external memory).
 struct ParamCounts {
   int64_t trainable = 0, frozen = 0, buffers = 0;
+  int64_t bytes = 0;
 };
 ParamCounts count_parameters(const torch::nn::Module& m);
 

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "audio/wav.h"
+#include "common/parallel.h"
 
 namespace asd::train {
 
@@ -70,16 +71,16 @@ TrainBatch EpochLoader::make_batch(int64_t b) const {
   batch.input = torch::empty({rows, data_.length}, torch::kFloat32);
   batch.target = torch::zeros({rows, data_.n_classes}, torch::kFloat32);
   batch.index.assign(order_.begin() + begin, order_.begin() + end);
-  const int threads = std::max(1, std::min<int>(options_.io_threads, static_cast<int>(rows)));
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(rows));
-  auto work = [&](int k) {
-    for (int64_t r = k; r < rows; r += threads) {
-      try {
-        if (cancel_ && cancel_->cancelled()) return;
+  RunContext ctx;  // the loader reports no progress of its own; cancellation still applies
+  ctx.cancel = cancel_;
+  parallel_for(
+      rows, options_.io_threads,
+      [&](int64_t r) {
         const int64_t i = batch.index[static_cast<size_t>(r)];
         const torch::Tensor w = audio::read_wav(data_.paths[static_cast<size_t>(i)]);
         torch::Tensor clip;
         if (options_.shuffle) {
+          // Seeded by position, so the crop does not depend on which thread decodes the row.
           std::mt19937_64 rng(mix_seed({options_.seed, static_cast<uint64_t>(epoch_), static_cast<uint64_t>(begin + r)}));
           clip = audio::crop_or_tile(w, data_.length, rng);
         } else {
@@ -87,19 +88,8 @@ TrainBatch EpochLoader::make_batch(int64_t b) const {
         }
         batch.input[r].copy_(clip);
         batch.target[r][data_.labels[static_cast<size_t>(i)]] = 1.0f;
-      } catch (...) {
-        errors[static_cast<size_t>(r)] = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int k = 1; k < threads; ++k) pool.emplace_back(work, k);
-  work(0);
-  for (auto& t : pool) t.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);  // the lowest failing row: deterministic error message
-  }
-  if (cancel_) cancel_->check();
+      },
+      ctx);
   return batch;
 }
 

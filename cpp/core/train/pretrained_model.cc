@@ -25,6 +25,9 @@ PretrainedExtractorImpl::PretrainedExtractorImpl(const PretrainedModelConfig& c)
   if (c.projection == "linear") {
     linear_projection = register_module("projection_net", torch::nn::Linear(D, c.embed_size));
   } else if (c.projection == "attn_stat_pool") {
+    // Pooling one CLS token is meaningless: ASDKit allows the pool with EAT only on `seq` (§3.4).
+    require(c.encoder != PretrainedModelConfig::Encoder::kEat || c.eat.prediction_mode == nn::EatConfig::PredictionMode::kSeq,
+            "projection attn_stat_pool needs prediction_mode \"seq\" with EAT (the CLS token alone cannot be pooled)");
     pooled_projection = register_module("projection_net", torch::nn::Sequential(nn::AttnStatPool(D), torch::nn::Linear(D, c.embed_size)));
   } else {
     require(c.projection == "none", "unknown projection \"" + c.projection + "\" (none, linear, attn_stat_pool)");
@@ -36,7 +39,7 @@ int64_t PretrainedExtractorImpl::embed_size() const { return embed_size_; }
 
 torch::Tensor PretrainedExtractorImpl::forward(const torch::Tensor& wave, at::Generator* gen) {
   const torch::Tensor tokens = model->encode(model->preprocess(wave), nullptr, gen);
-  // linear: mean over the head tokens (EAT: the CLS token alone) first (§4.3); the pool pools itself.
+  // linear: mean over the head tokens (EAT cls: the CLS token alone) first (§4.3); the pool pools itself.
   if (!linear_projection.is_empty()) return linear_projection->forward(model->head_tokens(tokens).mean(1));
   if (!pooled_projection.is_empty()) return pooled_projection->forward(model->head_tokens(tokens));
   return model->raw_embedding(tokens);

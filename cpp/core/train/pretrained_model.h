@@ -56,7 +56,7 @@ TORCH_MODULE(PretrainedExtractor);
 class PretrainedModelImpl : public TrainableImpl {
  public:
   // Throws std::invalid_argument for an unusable config (unknown projection, LoRA without a
-  // head, a head without classes).
+  // head, a head without classes, attn_stat_pool on EAT's CLS token).
   explicit PretrainedModelImpl(const PretrainedModelConfig& config);
 
   // Mixup on wave and labels, embedding, SCAdaCos (§4.5). Terms: `dis_main`, `main`.

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { assertDcase } from '../../dcase/index.js';
 import { LINK_MODES, checkCounts, formatDataset, undoFormat, type CountRow, type LinkMode } from '../../data/format.js';
 import { LABEL_PRESETS, writeLabels, type LabelPreset } from '../../data/label.js';
+import { warnIfSkipped } from '../print.js';
 import { interruptSignal, progressBar } from '../progress.js';
 
 interface FormatArgs {
@@ -86,9 +87,9 @@ export const labelCommand: CommandModule<object, LabelArgs> = {
       .option('overwrite', { type: 'boolean' })
       .version(false) as unknown as Argv<LabelArgs>,
   handler: async (a) => {
-    const { file, labels } = await writeLabels({
-      dataDir: a.dataDir, dcase: assertDcase(a.dcase), preset: a.preset, outDir: a.outDir, overwrite: a.overwrite,
-    });
+    const r = await writeLabels({ dataDir: a.dataDir, dcase: assertDcase(a.dcase), preset: a.preset, outDir: a.outDir, overwrite: a.overwrite });
+    if (warnIfSkipped(r)) return;
+    const { file, labels } = r;
     console.log(
       `wrote ${file}: ${Object.keys(labels.path2idx_dict).length} paths, ${labels.num_class} classes ` +
         `(${labels.num_class_train} in train, ${labels.num_class_test} in test)`,

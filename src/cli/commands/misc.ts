@@ -4,7 +4,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { assertDcase } from '../../dcase/index.js';
 import { ANOMALY_SETS, DEFAULT_ANOMALY_SET, SYNTH_LAYOUTS, synthesize, type AnomalySet, type SynthLayout } from '../../data/synth/index.js';
 import { native, nativePath, setThreads } from '../../native/index.js';
-import { resolveRunConfig } from '../../recipes/registry.js';
+import { resolveRunConfig } from '../../recipes/resolve.js';
+import { parseThreads } from '../../util/threads.js';
 import { runWithOutput } from './run.js';
 import { interruptSignal, progressBar } from '../progress.js';
 
@@ -61,7 +62,7 @@ interface DemoArgs {
   dataDir: string;
   resultDir: string;
   device?: string;
-  threads?: number;
+  threads?: string;
   overwrite?: boolean;
 }
 
@@ -74,11 +75,11 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
       .option('data-dir', { type: 'string', default: path.join('demo', 'data') })
       .option('result-dir', { type: 'string', default: path.join('demo', 'results') })
       .option('device', { type: 'string', default: 'cpu' })
-      .option('threads', { type: 'number' })
+      .option('threads', { type: 'string', describe: 'LibTorch threads (0 or absent: all cores)' })
       .option('overwrite', { type: 'boolean', describe: 'recompute everything' })
       .version(false) as unknown as Argv<DemoArgs>,
   handler: async (a) => {
-    if (a.threads !== undefined) setThreads(a.threads);
+    if (a.threads !== undefined) setThreads(parseThreads(a.threads));
     const dcase = assertDcase(a.dcase);
     const bar = progressBar('synth');
     const s = await synthesize({ dataDir: a.dataDir, dcase, size: 'tiny', onProgress: (d, t) => bar.update(d, t), signal: interruptSignal() });
@@ -99,7 +100,7 @@ export const doctorCommand: CommandModule = {
       ['LibTorch', info.torchVersion],
       ['built with CUDA', info.builtWithCuda ? 'yes' : 'no'],
       ['CUDA devices', info.cudaAvailable ? String(info.cudaDeviceCount) : 'none'],
-      ['threads', `${setThreads(Number(process.env.ASDKIT_THREADS ?? 0))} (hardware: ${info.hardwareThreads}; set with --threads or ASDKIT_THREADS)`],
+      ['threads', `${setThreads(parseThreads(process.env.ASDKIT_THREADS ?? 0, 'ASDKIT_THREADS'))} (hardware: ${info.hardwareThreads}; set with --threads or ASDKIT_THREADS)`],
       [
         'CPU cache',
         info.cpuCache.installed

@@ -7,12 +7,14 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { cropSamples, resolveSec } from '../../dcase/index.js';
-import type { SafeTensor } from '../../io/safetensors.js';
-import { readLightningCheckpoint, type Tensor } from '../../io/torch_checkpoint.js';
+import { safeDtypeOf, type SafeTensor } from '../../io/safetensors.js';
+import { readLightningCheckpoint, SAFE_OF_TORCH } from '../../io/torch-checkpoint.js';
 import { checkPretrained, type PretrainedKind, type PretrainedReport } from '../../pretrained/check.js';
 import { PRETRAINED_SOURCES, downloadHint, resolvePretrained } from '../../pretrained/sources.js';
-import { resolveRunConfig } from '../../recipes/registry.js';
-import { modelConfigOf, numericSeed } from '../../recipes/train_options.js';
+import { resolveRunConfig } from '../../recipes/resolve.js';
+import { numericSeed } from '../../run/index.js';
+import { exists } from '../../util/files.js';
+import { modelConfigOf } from '../../steps/from-config.js';
 import type { TensorDict } from '../../native/index.js';
 import { DisModel, PretrainedModel, type CheckpointInfo } from '../../train/model.js';
 
@@ -79,11 +81,10 @@ interface ImportArgs {
   recipe: string;
   dcase: string;
   set: string[];
+  /** Replace an existing `out` (a trained last.ckpt holds the optimizer state too). */
+  overwrite?: boolean;
 }
 
-const SAFE_DTYPES: Partial<Record<Tensor['dtype'], SafeTensor['dtype']>> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8' };
-const safeDtypeOf = (d: unknown): SafeTensor['dtype'] =>
-  d instanceof Float32Array ? 'F32' : d instanceof Float64Array ? 'F64' : d instanceof BigInt64Array ? 'I64' : d instanceof Int32Array ? 'I32' : 'U8';
 
 /**
  * Converts an ASDKit Lightning checkpoint of a dis_* model: the recipe and edition give the
@@ -91,8 +92,12 @@ const safeDtypeOf = (d: unknown): SafeTensor['dtype'] =>
  * interpret), the class count comes from `head_dict.main.W`, and every tensor must match the
  * model's state dict by name, shape and dtype. BEATs / EAT (LoRA) checkpoints hold the trainable
  * tensors under peft's names, which are mapped to ours; the encoder comes from the official file.
+ * An existing `out` is refused unless `overwrite`.
  */
 export async function importAsdkitCheckpoint(o: Omit<ImportArgs, 'set'> & { set?: string[] }): Promise<{ numClasses: number; tensors: number; epoch: number }> {
+  if (!o.overwrite && (await exists(o.out))) {
+    throw new Error(`${o.out} already exists (it may be a trained checkpoint with its optimizer state); choose another --out or add --overwrite`);
+  }
   const c = resolveRunConfig(o.recipe, { dcase: o.dcase }, o.set ?? []);
   if (!c.model) throw new Error(`recipe ${o.recipe} has no trained model; name the dis_* recipe the checkpoint was trained with`);
   const arch = modelConfigOf(c.model);
@@ -131,7 +136,7 @@ export async function importAsdkitCheckpoint(o: Omit<ImportArgs, 'set'> & { set?
   const tensors: Record<string, SafeTensor> = {};
   for (const [name, t] of state) {
     const w = want[name];
-    const dtype = SAFE_DTYPES[t.dtype];
+    const dtype = SAFE_OF_TORCH[t.dtype];
     if (!w) problems.push(`unexpected ${name}`);
     else if (w.shape.join() !== t.shape.join()) problems.push(`${name}: shape [${t.shape.join(', ')}], the model has [${w.shape.join(', ')}]`);
     else if (dtype !== safeDtypeOf(w.data)) problems.push(`${name}: dtype ${t.dtype}, the model has ${safeDtypeOf(w.data)}`);
@@ -175,6 +180,7 @@ export const importCheckpointCommand: CommandModule<object, ImportArgs> = {
       .option('recipe', { type: 'string', demandOption: true, describe: 'the dis_* recipe the model was trained with, e.g. dis_spec_scac_trainable' })
       .option('dcase', { type: 'string', demandOption: true, describe: 'the DCASE edition it was trained on, e.g. dcase2023 (gives the clip length)' })
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'config overrides the training used, e.g. datamodule.sec=10' })
+      .option('overwrite', { type: 'boolean', describe: 'replace an existing --out file' })
       .epilog(
         "Lightning's stored hyper-parameters (omegaconf objects) are not interpreted, so --recipe and --dcase must name the " +
           'configuration the model was trained with; the class count is read from head_dict.main.W and every tensor is checked ' +

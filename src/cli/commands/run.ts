@@ -2,9 +2,9 @@
 import type { Argv, CommandModule } from 'yargs';
 import YAML from 'yaml';
 import type { Dcase } from '../../dcase/index.js';
-import { RECIPES } from '../../recipes/registry.js';
+import { RECIPES } from '../../recipes/catalogue.js';
 import { runRecipe, type RunResult } from '../../recipes/run.js';
-import type { RunConfig } from '../../recipes/schema.js';
+import type { RunConfig } from '../../run/index.js';
 import { configFromArgs, runOptions, type RunArgs } from '../options.js';
 import { officialScoreReport } from '../print.js';
 import { interruptSignal, progressBar } from '../progress.js';
@@ -21,6 +21,10 @@ export async function runWithOutput(c: RunConfig, quiet = false): Promise<RunRes
         console.error(`error: ${e.step}${e.machine ? ` ${e.machine}` : ''}: ${e.message}`);
       } else if (e.status === 'skipped' && !quiet) {
         console.error(`skip: ${e.step}${e.machine ? ` ${e.machine}` : ''} (already done; --overwrite recomputes)`);
+      } else if (e.status === 'done' && e.message) {
+        // a resumed training, clips passed over
+        bar.stop();
+        console.error(`${e.step}${e.machine ? ` ${e.machine}` : ''}: ${e.message}`);
       }
     },
   });

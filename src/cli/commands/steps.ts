@@ -1,14 +1,22 @@
-/** `asdkit extract|score|evaluate|table`: one step of a run, with ASDKit's identifying options. */
+/**
+ * `asdkit extract|score|evaluate|visualize|table`: one step of a run, with ASDKit's identifying
+ * options. On an existing run they read its config.yaml (see `stepConfigFromArgs`).
+ */
 import type { Argv, CommandModule } from 'yargs';
 import { assertDcase } from '../../dcase/index.js';
-import { frontendOf, runIds } from '../../recipes/run.js';
+import { runIdsOf, versionDir, withRunLock, writeRunConfig, type RunConfig } from '../../run/index.js';
 import { evaluate, evaluateScoreFile } from '../../steps/evaluate.js';
 import { extract } from '../../steps/extract.js';
+import { resolveExtractor } from '../../steps/extractor.js';
 import { score } from '../../steps/score.js';
 import { table } from '../../steps/table.js';
 import { visualize } from '../../steps/visualize.js';
-import { configFromArgs, runOptions, type RunArgs } from '../options.js';
+import { stepConfigFromArgs, runOptions, type RunArgs } from '../options.js';
+import { warnIfSkipped } from '../print.js';
 import { interruptSignal, progressBar } from '../progress.js';
+
+/** One process per run folder: a step command holds the run's lock while it works. */
+const locked = <T>(c: RunConfig, fn: () => Promise<T>): Promise<T> => withRunLock(versionDir(runIdsOf(c)), fn);
 
 const withMachine = <T>(y: Argv<T>) =>
   runOptions(y).option('machine', { type: 'string', demandOption: true, describe: 'machine type, e.g. fan' });
@@ -18,19 +26,28 @@ export const extractCommand: CommandModule<object, RunArgs & { machine: string }
   describe: 'extract embeddings of one machine into train/test_extract.npz',
   builder: (y) => withMachine(y) as unknown as Argv<RunArgs & { machine: string }>,
   handler: async (a) => {
-    const c = configFromArgs(a);
-    const bar = progressBar('extract');
-    try {
-      const r = await extract({
-        ...runIds(c), machine: a.machine, dataDir: c.data_dir, frontend: frontendOf(c), sec: c.extract.sec,
-        batchSize: c.extract.batch_size, device: c.device, overwrite: c.overwrite, signal: interruptSignal(),
-        onProgress: (d, t) => bar.update(d, t, a.machine),
-      });
-      bar.stop();
-      console.log(`wrote ${r.files.join(', ')} (${r.rows.train} train + ${r.rows.test} test rows, dim ${r.dim})`);
-    } finally {
-      bar.stop();
-    }
+    const { config: c, stored } = await stepConfigFromArgs(a);
+    const ids = runIdsOf(c);
+    await locked(c, async () => {
+      const extractor = await resolveExtractor(c, a.machine);
+      const bar = progressBar('extract');
+      try {
+        const r = await extract({
+          ...ids, machine: a.machine, dataDir: c.data_dir, ...extractor, sec: c.extract.sec, batchSize: c.extract.batch_size,
+          precision: c.extract.precision, device: c.device, overwrite: c.overwrite, signal: interruptSignal(),
+          onProgress: (d, t) => bar.update(d, t, a.machine),
+        });
+        bar.stop();
+        if (warnIfSkipped(r)) return;
+        for (const w of r.warnings) console.error(`warning: ${w}`);
+        console.log(`wrote ${r.files.join(', ')} (${r.rows.train} train + ${r.rows.test} test rows, dim ${r.dim})`);
+        // Later step commands on this run read what it was extracted with.
+        if (!stored) await writeRunConfig(c, ids);
+      } finally {
+        bar.stop();
+        extractor.model?.dispose();
+      }
+    });
   },
 };
 
@@ -39,8 +56,9 @@ export const scoreCommand: CommandModule<object, RunArgs & { machine: string }> 
   describe: 'fit the backends on train embeddings and write train/test_score.csv',
   builder: (y) => withMachine(y) as unknown as Argv<RunArgs & { machine: string }>,
   handler: async (a) => {
-    const c = configFromArgs(a);
-    const r = await score({ ...runIds(c), machine: a.machine, backends: c.score.backend, device: c.device, overwrite: c.overwrite, signal: interruptSignal() });
+    const { config: c } = await stepConfigFromArgs(a);
+    const r = await locked(c, () => score({ ...runIdsOf(c), machine: a.machine, backends: c.score.backend, device: c.device, overwrite: c.overwrite, signal: interruptSignal() }));
+    if (warnIfSkipped(r)) return;
     for (const w of r.warnings) console.error(`warning: ${w}`);
     console.log(`wrote ${r.files.join(', ')}`);
   },
@@ -65,12 +83,12 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
     if (a.scoreFile) {
       if (!a.out) throw new Error('--score-file needs --out (the test_evaluate.csv to write)');
       const r = await evaluateScoreFile({ scoreFile: a.scoreFile, dcase: assertDcase(a.dcase!), machine: a.machine!, outFile: a.out, overwrite: a.overwrite });
-      console.log(`wrote ${r.outFile}`);
+      if (!warnIfSkipped(r)) console.log(`wrote ${r.outFile}`);
       return;
     }
-    const c = configFromArgs(a as RunArgs);
-    const r = await evaluate({ ...runIds(c), machine: a.machine!, overwrite: c.overwrite });
-    console.log(`wrote ${r.outFile}`);
+    const { config: c } = await stepConfigFromArgs(a as RunArgs);
+    const r = await locked(c, () => evaluate({ ...runIdsOf(c), machine: a.machine!, overwrite: c.overwrite }));
+    if (!warnIfSkipped(r)) console.log(`wrote ${r.outFile}`);
   },
 };
 
@@ -82,8 +100,8 @@ export const visualizeCommand: CommandModule<object, RunArgs & { machine: string
       .option('machine', { type: 'string', describe: 'machine type' })
       .demandOption('machine') as unknown as Argv<RunArgs & { machine: string }>,
   handler: async (a) => {
-    const c = configFromArgs(a as RunArgs);
-    const r = await visualize({ ...runIds(c), machine: a.machine, metric: c.visualize.metric, embedKey: c.visualize.embed_key, overwrite: c.overwrite });
+    const { config: c } = await stepConfigFromArgs(a as RunArgs);
+    const r = await locked(c, () => visualize({ ...runIdsOf(c), machine: a.machine, metric: c.visualize.metric, embedKey: c.visualize.embed_key, overwrite: c.overwrite }));
     console.log(`${r.computed ? 'wrote' : 'reused'} ${r.npz}`);
     for (const p of r.pngs) console.log(`wrote ${p}`);
   },
@@ -99,8 +117,9 @@ export const tableCommand: CommandModule<object, RunArgs & { metrics?: string[];
       RunArgs & { metrics?: string[]; machine?: string[] }
     >,
   handler: async (a) => {
-    const c = configFromArgs({ ...a, machine: undefined });
-    const r = await table({ ...runIds(c), metrics: a.metrics ?? c.table.metrics, machines: a.machine, overwrite: c.overwrite });
+    const { config: c } = await stepConfigFromArgs({ ...a, machine: undefined });
+    const r = await locked(c, () => table({ ...runIdsOf(c), metrics: a.metrics ?? c.table.metrics, machines: a.machine, overwrite: c.overwrite }));
+    if (warnIfSkipped(r)) return;
     for (const w of r.warnings) console.error(`warning: ${w}`);
     console.log(r.written.length ? `wrote ${r.written.join(', ')}` : 'no table written');
   },

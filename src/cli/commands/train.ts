@@ -1,9 +1,9 @@
 /** `asdkit train <recipe>`: only the train step of a trained recipe (resumes; skips when done). */
 import type { Argv, CommandModule } from 'yargs';
 import { selectMachines } from '../../recipes/run.js';
-import { aeTrainOptionsOf, trainOptionsOf } from '../../recipes/train_options.js';
-import { train, trainAe, type TrainStepResult } from '../../steps/train.js';
-import { SkipError } from '../../util/files.js';
+import { isSkipped, runIdsOf, versionDir, withRunLock, type Skipped } from '../../run/index.js';
+import { aeTrainOptionsOf, trainOptionsOf } from '../../steps/from-config.js';
+import { resumeText, train, trainAe, type TrainStepResult } from '../../steps/train.js';
 import { configFromArgs, runOptions, type RunArgs } from '../options.js';
 import { interruptSignal, progressBar } from '../progress.js';
 
@@ -20,43 +20,43 @@ export const trainCommand: CommandModule<object, RunArgs & { recipeName: string 
     const c = configFromArgs({ ...a, recipe: a.recipeName });
     const machines = await selectMachines(c);
     const signal = interruptSignal();
-    const report = (what: string, r: TrainStepResult) => {
-      const resumed = r.startEpoch > 0 ? ` (resumed at epoch ${r.startEpoch})` : '';
-      console.log(`${what}: trained ${r.epochsRun} epoch(s)${resumed}, last loss ${r.lastLoss.toFixed(6)}${r.stopped ? ', stopped: non-finite loss' : ''}`);
+    const report = (what: string, r: TrainStepResult, maxEpochs: number) => {
+      const resumed = r.resumed ? ` (${resumeText(r, maxEpochs)})` : '';
+      console.log(`${what}: trained ${r.epochsRun} epoch(s)${resumed}, last loss ${r.lastLoss.toFixed(6)}`);
       console.log(`  checkpoints: ${r.checkpointDir}`);
     };
-    const run = async (what: string, maxEpochs: number, go: (hooks: Pick<Parameters<typeof train>[0], 'onStep' | 'onProgress' | 'onEpoch' | 'signal'>) => Promise<TrainStepResult>) => {
+    const run = async (what: string, maxEpochs: number, go: (hooks: Pick<Parameters<typeof train>[0], 'onStep' | 'onProgress' | 'onEpoch' | 'signal'>) => Promise<TrainStepResult | Skipped>) => {
       const bar = progressBar(`train ${what}`);
       let label = '';
       try {
-        report(
-          what,
-          await go({
-            signal,
-            onStep: (m) => {
-              label = `epoch ${m.epoch + 1}/${maxEpochs} loss ${m.losses.main.toFixed(4)}`;
-            },
-            onProgress: (d, t) => bar.update(d, t, label),
-            onEpoch: (e) => {
-              if (!process.stderr.isTTY) console.error(`${what} epoch ${e.epoch}: loss ${e.loss.toFixed(6)} → ${e.checkpoint}`);
-            },
-          }),
-        );
-      } catch (e) {
-        if (!(e instanceof SkipError)) throw e;
-        console.error(`skip: ${what} (already trained: ${e.message}; --overwrite retrains)`);
+        const r = await go({
+          signal,
+          onStep: (m) => {
+            label = `epoch ${m.epoch + 1}/${maxEpochs} loss ${m.losses.main.toFixed(4)}`;
+          },
+          onProgress: (d, t) => bar.update(d, t, label),
+          onEpoch: (e) => {
+            if (!process.stderr.isTTY) console.error(`${what} epoch ${e.epoch}: loss ${e.loss.toFixed(6)} → ${e.checkpoint}`);
+          },
+        });
+        bar.stop();
+        if (isSkipped(r)) console.error(`skip: ${what} (already trained: ${r.existing}; --overwrite retrains)`);
+        else report(what, r, maxEpochs);
       } finally {
         bar.stop();
       }
     };
-    if (c.ae) {
-      for (const m of machines) {
-        const opts = aeTrainOptionsOf(c, m);
-        await run(m, opts.maxEpochs, (hooks) => trainAe({ ...opts, ...hooks }));
+    // One process per run folder: two trainings would write every step twice into metrics.jsonl.
+    await withRunLock(versionDir(runIdsOf(c)), async () => {
+      if (c.ae) {
+        for (const m of machines) {
+          const opts = aeTrainOptionsOf(c, m);
+          await run(m, opts.maxEpochs, (hooks) => trainAe({ ...opts, ...hooks }));
+        }
+      } else {
+        const opts = trainOptionsOf(c, machines);
+        await run(opts.modelVer ?? 'all', opts.maxEpochs, (hooks) => train({ ...opts, ...hooks }));
       }
-    } else {
-      const opts = trainOptionsOf(c, machines);
-      await run(opts.modelVer ?? 'all', opts.maxEpochs, (hooks) => train({ ...opts, ...hooks }));
-    }
+    });
   },
 };

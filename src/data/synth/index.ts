@@ -21,7 +21,7 @@ import { sourceFolders } from '../format.js';
 import { planOriginal } from './original.js';
 import { defaultCounts, defaultMachines, defaultSeconds, planMachine, speedFactor } from './plan.js';
 import type { ClipCounts, PlannedClip, SynthSize } from './plan.js';
-import { Rng, hash32 } from './rng.js';
+import { Rng, hash32 } from '../../util/rng.js';
 import { ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, renderClip, soundClass } from './sound.js';
 import type { AnomalyKind } from './sound.js';
 

@@ -7,7 +7,7 @@
  */
 import { officialSections, parseClipPath, type Dcase, type SplitDE } from '../../dcase/index.js';
 import { formattedName } from '../format.js';
-import { loadGroundTruth, type GroundTruth } from '../groundtruth.js';
+import { loadGroundTruth, type GroundTruth } from '../ground-truth/index.js';
 import { conditionOf, planMachine, type ClipCounts, type PlannedClip } from './plan.js';
 
 export interface OriginalClip extends PlannedClip {

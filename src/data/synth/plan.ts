@@ -6,7 +6,7 @@
 import { CLIP_SECONDS, buildClipName, officialSections, oneSectionPerMachine, recipeMachines } from '../../dcase/index.js';
 import type { Dcase, SplitTT } from '../../dcase/index.js';
 import type { FormattedSplit } from '../format.js';
-import { Rng, hash32 } from './rng.js';
+import { Rng, hash32 } from '../../util/rng.js';
 
 export type SynthSize = 'tiny' | 'small' | 'dcase';
 export type Domain = 'source' | 'target';

@@ -4,7 +4,7 @@
  * resonances and an ambient noise floor; each clip jitters these randomly around the class, and
  * an anomalous clip gets one fault: a signature added on top, or a change of its envelope.
  */
-import { Rng, hash32 } from './rng.js';
+import { Rng, hash32 } from '../../util/rng.js';
 
 /** Faults that change the clip's time-averaged spectrum (what `raw_spec` embeds). */
 export const SPECTRAL_ANOMALY_KINDS = ['tone', 'harmonics', 'clicks', 'rattle', 'drift', 'bursts'] as const;

@@ -4,7 +4,8 @@
  * the times of the session that did the work are what a reader wants to see.
  */
 import { promises as fs } from 'node:fs';
-import { SkipError, writeAtomic } from '../util/files.js';
+import { isSkipped } from './outcome.js';
+import { writeAtomic } from '../util/files.js';
 
 export interface StepTiming {
   step: string;
@@ -46,16 +47,15 @@ export class StepTimer {
     return new StepTimer(file, data, session);
   }
 
-  /** Runs `fn`, then records its wall time and outcome (a SkipError counts as skipped). */
+  /** Runs `fn`, then records its wall time and outcome (a `Skipped` result counts as skipped). */
   async time<T>(step: string, machine: string | undefined, fn: () => Promise<T>): Promise<T> {
     const start = new Date();
     const t0 = performance.now();
-    let status: StepTiming['status'] = 'done';
+    let status: StepTiming['status'] = 'failed';
     try {
-      return await fn();
-    } catch (e) {
-      status = e instanceof SkipError ? 'skipped' : 'failed';
-      throw e;
+      const r = await fn();
+      status = isSkipped(r) ? 'skipped' : 'done';
+      return r;
     } finally {
       this.session.push({ step, machine, status, start: start.toISOString(), seconds: (performance.now() - t0) / 1000 });
       await writeAtomic(this.file, JSON.stringify(this.data, null, 1) + '\n');

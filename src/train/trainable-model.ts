@@ -1,14 +1,17 @@
 /**
  * What every trainable model kind shares (DisModel, AeModel, PretrainedModel): the native handle,
  * state and self-describing safetensors checkpoints, epoch training with progress and
- * AbortSignal, extraction from files or waveforms. The numerics run in the native addon, off the
- * event loop; one job at a time per model.
+ * AbortSignal, extraction from files or waveforms, dispose. The numerics run in the native
+ * addon, off the event loop; one job at a time per model.
  */
-import { writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { toSafeTensor, writeSafetensors, type SafeTensor } from '../io/safetensors.js';
+import { stackWaves } from '../native/waves.js';
+import { DIGEST_KEY, tensorDigest } from './checkpoint.js';
+import { DEVICE, EXTRACT_BATCH_SIZE, TRAIN_BATCH_SIZE } from '../run/index.js';
 import {
   runJob,
   type NativeEpochResult,
-  type NativeModel,
+  type NativeModelBase,
   type NativeTrainOptions,
   type Precision,
   type ProgressFn,
@@ -53,15 +56,37 @@ export interface RunOptions {
 export type EpochSettings = NativeTrainOptions & RunOptions & { onStep?: (m: StepMetrics) => void };
 export type TrainSettingsWithEpochs = EpochSettings & { epochs: number; onProgress?: ProgressFn };
 
-/** What both model kinds share: state, checkpoints, epoch training, extraction. */
-export abstract class TrainableModel<C extends object> {
+/** What every model kind shares: state, checkpoints, epoch training, extraction, dispose. */
+export abstract class TrainableModel<C extends object, H extends NativeModelBase = NativeModelBase> implements Disposable {
   abstract readonly kind: ModelKind;
+  #disposed = false;
 
   protected constructor(
     readonly config: C,
     readonly seed: number,
-    protected readonly handle: NativeModel,
+    protected readonly handle: H,
   ) {}
+
+  /** Whether `dispose` has been called. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /**
+   * Frees the model's native memory (weights, optimiser state, vectors; LibTorch's CPU or CUDA
+   * memory) now instead of at garbage collection. A job still running finishes first and its
+   * memory goes when it ends. Every later call throws ("… has been disposed"); a second dispose
+   * does nothing. `using model = …` calls it too.
+   */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.handle.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 
   /** Parameter counts (trainable, frozen centres/scales) and buffer elements; `embedSize` = E. */
   counts(): { trainable: number; frozen: number; buffers: number; embedSize: number } {
@@ -84,9 +109,9 @@ export abstract class TrainableModel<C extends object> {
   /** Writes an atomic safetensors checkpoint; `withOptimizer` adds the AdamW state for resuming. */
   async save(file: string, info: CheckpointInfo, opts: { withOptimizer?: boolean } = {}): Promise<void> {
     const tensors: Record<string, SafeTensor> = {};
-    for (const [name, t] of Object.entries(this.checkpointState())) tensors[name] = toSafe(t);
+    for (const [name, t] of Object.entries(this.checkpointState())) tensors[name] = toSafeTensor(t);
     if (opts.withOptimizer) {
-      for (const [name, t] of Object.entries(this.handle.optimizerState().tensors)) tensors[OPTIMIZER_PREFIX + name] = toSafe(t);
+      for (const [name, t] of Object.entries(this.handle.optimizerState().tensors)) tensors[OPTIMIZER_PREFIX + name] = toSafeTensor(t);
     }
     await writeSafetensors(file, tensors, {
       format: CHECKPOINT_FORMAT,
@@ -95,6 +120,7 @@ export abstract class TrainableModel<C extends object> {
       model_config: JSON.stringify(this.config),
       seed: String(this.seed),
       info: JSON.stringify(info),
+      [DIGEST_KEY]: tensorDigest(tensors),
     });
   }
 
@@ -111,9 +137,9 @@ export abstract class TrainableModel<C extends object> {
     this.handle.loadState(weights, withOpt ? { tensors: optimizer, globalStep: info.globalStep, options: info.train } : null, { partial: this.partialCheckpoints });
   }
 
-  protected runEpoch(data: Parameters<NativeModel['trainEpoch']>[0], epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
+  protected runEpoch(data: Parameters<NativeModelBase['trainEpoch']>[0], epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
     const { signal, onStep, device, ...opts } = settings;
-    return runJob(() => this.handle.trainEpoch(data, { ...opts, epoch, device: device ?? 'cpu' }, onStep), signal);
+    return runJob(() => this.handle.trainEpoch(data, { ...opts, epoch, device: device ?? DEVICE }, onStep), signal);
   }
 
   /** Repeats `trainEpoch` for `epochs` epochs in memory (no checkpoints; the train step adds those). */
@@ -124,7 +150,8 @@ export abstract class TrainableModel<C extends object> {
   ): Promise<NativeEpochResult[]> {
     const { epochs, onProgress, onStep, ...rest } = settings;
     const out: NativeEpochResult[] = [];
-    // Step events arrive asynchronously (possibly after their epoch settles): report only advances.
+    // Every step event of an epoch arrives before its promise settles; an epoch that stops early
+    // (non-finite loss) jumps to its end, so report only advances.
     let reported = 0;
     const progress = (done: number) => {
       if (done > reported) onProgress?.((reported = done), epochs * stepsPerEpoch);
@@ -153,7 +180,7 @@ export abstract class TrainableModel<C extends object> {
     opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {},
   ): Promise<Record<string, TensorLike>> {
     return runJob(
-      () => this.handle.embedFiles(paths, { length: opts.length, batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu', precision: opts.precision }, opts.onProgress),
+      () => this.handle.embedFiles(paths, { length: opts.length, batchSize: opts.batchSize ?? EXTRACT_BATCH_SIZE, device: opts.device ?? DEVICE, precision: opts.precision }, opts.onProgress),
       opts.signal,
     );
   }
@@ -165,8 +192,8 @@ export abstract class TrainableModel<C extends object> {
 
   /** The outputs for waveforms already in memory (equal-length Float32Arrays). */
   async extract(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<Record<string, TensorLike>> {
-    const wave = Array.isArray(waves) ? stack(waves) : waves;
-    return runJob(() => this.handle.embed(wave, { batchSize: opts.batchSize ?? 64, device: opts.device ?? 'cpu', precision: opts.precision }), opts.signal);
+    const wave = stackWaves(waves, 'embed');
+    return runJob(() => this.handle.embed(wave, { batchSize: opts.batchSize ?? EXTRACT_BATCH_SIZE, device: opts.device ?? DEVICE, precision: opts.precision }), opts.signal);
   }
 
   /** The embeddings of waveforms already in memory. */
@@ -176,35 +203,20 @@ export abstract class TrainableModel<C extends object> {
 }
 
 /** Models trained on labelled clips (DisModel, PretrainedModel). */
-export abstract class ClipModel<C extends object> extends TrainableModel<C> {
+export abstract class ClipModel<C extends object, H extends NativeModelBase = NativeModelBase> extends TrainableModel<C, H> {
   /**
    * Trains one epoch (0-based `epoch`) on labelled clips; the optimiser/loader settings of the
    * first call (or of a loaded checkpoint) stay in force. `onStep` gets live metrics; the result
    * holds all of them. On abort the in-memory model is mid-epoch: reload the last checkpoint.
    */
   async trainEpoch(data: TrainData, epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
-    return this.runEpoch({ paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length }, epoch, settings);
+    const clips = { paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length };
+    return this.runEpoch(clips, epoch, { batchSize: TRAIN_BATCH_SIZE, ...settings });
   }
 
   /** Trains `epochs` epochs in memory (no checkpoints; see the train step for files and resume). */
   async train(data: TrainData, settings: TrainSettingsWithEpochs): Promise<NativeEpochResult[]> {
-    const steps = Math.ceil(data.paths.length / (settings.batchSize ?? 64));
+    const steps = Math.ceil(data.paths.length / (settings.batchSize ?? TRAIN_BATCH_SIZE));
     return this.trainEpochs(steps, (e, s) => this.trainEpoch(data, e, s), settings);
   }
-}
-
-export function stack(waves: Float32Array[]): TensorLike {
-  const L = waves[0]?.length ?? 0;
-  const data = new Float32Array(waves.length * L);
-  waves.forEach((w, i) => {
-    if (w.length !== L) throw new Error(`embed: waveform ${i} has ${w.length} samples, the first has ${L}`);
-    data.set(w, i * L);
-  });
-  return { data, shape: [waves.length, L] };
-}
-
-export function toSafe(t: TensorDict[string]): SafeTensor {
-  const d = t.data;
-  const dtype = d instanceof Float32Array ? 'F32' : d instanceof Float64Array ? 'F64' : d instanceof BigInt64Array ? 'I64' : 'I32';
-  return { dtype, shape: t.shape, data: d };
 }

@@ -1,6 +1,6 @@
 /**
  * Eval-test ground-truth lists `eval_data_list_<yyyy>.csv` (spec data-and-evaluation §2.4;
- * their sources: ground_truth/README.md):
+ * their sources: ground-truth/README.md):
  * a line whose first field does not end in `.wav` names the current machine type; every other
  * line is `<original eval test name>,<formatted name>[,<0|1>]` (2020's third field is ignored).
  * Lines are trimmed first because four of the six files use CRLF.
@@ -8,7 +8,7 @@
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { machinesOf, type Dcase } from '../dcase/index.js';
+import { machinesOf, type Dcase } from '../../dcase/index.js';
 
 /** machine → original eval test file name → formatted file name. */
 export type GroundTruth = Map<string, Map<string, string>>;
@@ -63,16 +63,16 @@ function packageRoot(): string | undefined {
 }
 
 /**
- * Location of a year's list: next to this module (`src/data/ground_truth`, or the copy the build
- * places in `dist/data/ground_truth`), else the package's `src/data/ground_truth` — tsc does not
+ * Location of a year's list: in this module's folder (`src/data/ground-truth`, or the copy the build
+ * places in `dist/data/ground-truth`), else the package's `src/data/ground-truth` — tsc does not
  * copy .csv files, so a dist build without that copy still finds the sources.
  */
 export function groundTruthFile(dcase: Dcase): string {
   const name = `eval_data_list_${dcase.slice(-4)}.csv`;
-  const near = fileURLToPath(new URL(`./ground_truth/${name}`, import.meta.url));
+  const near = fileURLToPath(new URL(`./${name}`, import.meta.url));
   if (existsSync(near)) return near;
   const root = packageRoot();
-  const fallback = root ? path.join(root, 'src', 'data', 'ground_truth', name) : undefined;
+  const fallback = root ? path.join(root, 'src', 'data', 'ground-truth', name) : undefined;
   if (fallback && existsSync(fallback)) return fallback;
   throw new Error(`ground-truth list ${name} not found (looked for ${near}${fallback ? ` and ${fallback}` : ''})`);
 }

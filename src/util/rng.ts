@@ -1,6 +1,7 @@
 /**
- * Small seeded PRNG (xoshiro128**, seeded through splitmix32) and string hashing, so that every
- * clip's content is a pure function of (seed, names) — independent of generation order.
+ * Small seeded PRNG (xoshiro128**, seeded through splitmix32) and string hashing, for whatever
+ * must be reproducible from a seed: synthetic clips (a pure function of (seed, names), independent
+ * of generation order), UMAP's initialisation, folder-name seeds.
  */
 
 /** splitmix32 step: a good 32-bit mixer, used to expand one seed into generator state. */

@@ -1,39 +1,44 @@
+/** A recipe's run configuration: its defaults, the caller's options, `--set` overrides, validated. */
 import YAML from 'yaml';
-import { runConfigSchema, type RunConfig, type RunConfigInput } from './schema.js';
-import { AE_RECIPE, DIS_RECIPES } from './dis.js';
-import { PRETRAINED_RECIPES } from './pretrained.js';
-import { rawSpec } from './raw_spec.js';
+import { runConfigSchema, type RunConfig, type RunConfigInput } from '../run/index.js';
+import { getRecipe } from './catalogue.js';
 
-export interface RecipeDefinition {
-  name: string;
-  description: string;
-  /** Everything but what the user must choose (dcase) and the paths. */
-  defaults: Omit<RunConfigInput, 'recipe' | 'dcase'>;
+/** Keys that reach an object's prototype: no config field has these names. */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** Refuses a forbidden key anywhere in a value read from user text. */
+function checkKeys(value: unknown, assignment: string): void {
+  if (value === null || typeof value !== 'object') return;
+  for (const [k, v] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(k)) throw new Error(`invalid override "${assignment}": "${k}" is not a configuration key`);
+    checkKeys(v, assignment);
+  }
 }
 
-export const RECIPES: Record<string, RecipeDefinition> = Object.fromEntries([rawSpec, AE_RECIPE, ...DIS_RECIPES, ...PRETRAINED_RECIPES].map((r) => [r.name, r]));
-
-export function getRecipe(name: string): RecipeDefinition {
-  const r = RECIPES[name];
-  if (!r) throw new Error(`unknown recipe "${name}" (available: ${Object.keys(RECIPES).join(', ')}; see \`asdkit recipes\`)`);
-  return r;
-}
-
-/** Applies one `key.path=value` override; the value is read as YAML (numbers, booleans, lists). */
+/**
+ * Applies one `key.path=value` override; the value is read as YAML (numbers, booleans, lists).
+ * Only own fields are followed and `__proto__`, `constructor`, `prototype` are refused, so user
+ * text can never reach Object.prototype.
+ */
 export function applyOverride(target: Record<string, unknown>, assignment: string): void {
   const eq = assignment.indexOf('=');
   if (eq <= 0) throw new Error(`invalid override "${assignment}": expected key.path=value`);
   const keys = assignment.slice(0, eq).trim().split('.');
+  for (const k of keys) {
+    if (k === '') throw new Error(`invalid override "${assignment}": empty key`);
+    if (FORBIDDEN_KEYS.has(k)) throw new Error(`invalid override "${assignment}": "${k}" is not a configuration key`);
+  }
   let value: unknown;
   try {
     value = YAML.parse(assignment.slice(eq + 1));
   } catch (e) {
     throw new Error(`invalid override "${assignment}": ${(e as Error).message}`);
   }
+  checkKeys(value, assignment);
   let node: Record<string, unknown> = target;
   for (const k of keys.slice(0, -1)) {
-    const next = node[k];
-    if (next === undefined) node[k] = {};
+    const next = Object.hasOwn(node, k) ? node[k] : undefined;
+    if (next === undefined) node[k] = Object.create(null) as Record<string, unknown>;
     else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
       throw new Error(`invalid override "${assignment}": "${k}" is not a section`);
     }

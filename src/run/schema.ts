@@ -1,7 +1,13 @@
-/** The typed configuration of a recipe run; recipe files give defaults, `--set` overrides. */
+/** The typed configuration of a recipe run; recipe files give defaults, `--set` overrides, run/defaults.ts the shared values. */
 import { z } from 'zod';
 import { DCASE_YEARS } from '../dcase/index.js';
-import { backendConfigSchema } from '../backends/config.js';
+import * as D from './defaults.js';
+
+/** `{ tgt_class: 'asdkit.backends.Knn', n_neighbors_so: 1, ... }` — key order matters (backends/config.ts checks the options). */
+export const backendConfigSchema = z
+  .object({ tgt_class: z.string().min(1) })
+  .catchall(z.union([z.number(), z.string(), z.boolean()]));
+export type BackendConfig = z.infer<typeof backendConfigSchema>;
 
 export const stftPoolSchema = z
   .object({
@@ -37,6 +43,9 @@ export const multiresnetSchema = z
   })
   .strict();
 
+/** EAT's `prediction_mode` (spec pretrained §3.4): the CLS token, or the mean of / all sequence tokens. */
+const predictionModeSchema = z.enum(['cls', 'seq']);
+
 /** BEATs / EAT with LoRA adapters and a projection head (spec pretrained §4). */
 export const pretrainedExtractorSchema = z
   .object({
@@ -50,6 +59,8 @@ export const pretrainedExtractorSchema = z
     embed_size: int().positive().default(256),
     /** Keep the projection's BatchNorm statistics in checkpoints; ASDKit loses them (spec pretrained §4.4). */
     keep_bn_stats: z.boolean().default(false),
+    /** EAT only: `cls` (the CLS token) or `seq` (the sequence tokens; needed by attn_stat_pool). Default cls. */
+    prediction_mode: predictionModeSchema.optional(),
   })
   .strict();
 
@@ -103,7 +114,7 @@ export const aeSchema = z
 /** Optimiser, schedule, epochs and checkpointing (spec §7.2, §7.5). */
 export const trainerSchema = z
   .object({
-    max_epochs: int().positive().default(16),
+    max_epochs: int().positive().default(D.MAX_EPOCHS),
     lr: z.number().positive().default(1e-3),
     weight_decay: z.number().nonnegative().default(0.01),
     betas: z.tuple([z.number(), z.number()]).default([0.9, 0.999]),
@@ -116,7 +127,7 @@ export const trainerSchema = z
     /** bf16: bfloat16 autocast of forward and loss on CUDA (ASDKit trains in fp32). */
     precision: z.enum(['fp32', 'bf16']).default('fp32'),
     /** interval_epoch checkpoints every this many epochs. */
-    interval_epochs: int().positive().default(4),
+    interval_epochs: int().positive().default(D.INTERVAL_EPOCHS),
     /** Folder under model/: `all` = one model for every machine. */
     model_ver: z.string().default('all'),
   })
@@ -125,14 +136,14 @@ export const trainerSchema = z
 /** Training batches and labels (spec §1). */
 export const datamoduleSchema = z
   .object({
-    batch_size: int().positive().default(64),
+    batch_size: int().positive().default(D.TRAIN_BATCH_SIZE),
     /** Training window: seconds or a dcase name (default: the run's dcase). */
     sec: z.union([z.number().positive(), z.string()]).optional(),
     label_set: z.string().default('main'),
     /** Holds `<dcase>/<label_set>.json`; made from the data when missing. */
     label_dir: z.string().default('labels'),
-    io_threads: int().positive().default(2),
-    prefetch: int().positive().default(2),
+    io_threads: int().positive().default(D.IO_THREADS),
+    prefetch: int().positive().default(D.PREFETCH),
   })
   .strict();
 
@@ -145,6 +156,8 @@ export const pretrainedFrontendSchema = z
     type: z.literal('pretrained'),
     encoder: z.enum(['beats', 'eat']),
     checkpoint: z.string(),
+    /** EAT only: `cls` (default) or `seq` (mean of the sequence tokens). */
+    prediction_mode: predictionModeSchema.optional(),
   })
   .strict();
 
@@ -158,7 +171,7 @@ export const runConfigSchema = z
     infer_ver: z.string(),
     data_dir: z.string().default('data'),
     result_dir: z.string().default('results'),
-    device: z.string().default('cpu'),
+    device: z.string().default(D.DEVICE),
     /** Machines to run (default: the year's recipe list, limited to those present in data_dir). */
     machines: z.array(z.string()).optional(),
     overwrite: z.boolean().default(false),
@@ -166,7 +179,7 @@ export const runConfigSchema = z
       .object({
         frontend: z.discriminatedUnion('type', [stftPoolSchema, restoreSchema, pretrainedFrontendSchema]),
         sec: z.union([z.number().positive(), z.string()]).optional(),
-        batch_size: z.number().int().positive().default(64),
+        batch_size: z.number().int().positive().default(D.EXTRACT_BATCH_SIZE),
         /** bf16: bfloat16 autocast of trained / pretrained models on CUDA. */
         precision: z.enum(['fp32', 'bf16']).default('fp32'),
       })
@@ -175,7 +188,7 @@ export const runConfigSchema = z
     ae: aeSchema.optional(),
     trainer: trainerSchema.optional(),
     datamodule: datamoduleSchema.optional(),
-    score: z.object({ backend: z.array(backendConfigSchema) }).strict(),
+    score: z.object({ backend: z.array(backendConfigSchema).default(() => D.DEFAULT_BACKENDS.map((b) => ({ ...b }))) }).strict().default({}),
     /** UMAP plots per machine (spec backends-recipes-outputs §4). */
     visualize: z
       .object({
@@ -185,7 +198,7 @@ export const runConfigSchema = z
       })
       .strict()
       .default({}),
-    table: z.object({ metrics: z.array(z.string()).default(['official', 's_auc', 't_auc', 'mix_auc']) }).strict(),
+    table: z.object({ metrics: z.array(z.string()).default([...D.TABLE_METRICS]) }).strict().default({}),
   })
   .strict();
 

@@ -7,8 +7,8 @@
  * ASDKit loses (§4.4).
  */
 import { readPretrainedCheckpoint } from '../pretrained/load.js';
-import { ensureThreads, native, type NativePretrainedConfig, type TensorDict } from '../native/index.js';
-import { ClipModel } from './trainable_model.js';
+import { ensureThreads, native, type NativePretrainedConfig, type NativePretrainedModel, type TensorDict } from '../native/index.js';
+import { ClipModel } from './trainable-model.js';
 
 export interface PretrainedConfig extends Omit<NativePretrainedConfig, 'encoderConfig' | 'seed'> {
   /** The official checkpoint the encoder weights and configuration are read from (§5.1). */
@@ -17,7 +17,7 @@ export interface PretrainedConfig extends Omit<NativePretrainedConfig, 'encoderC
   keepBnStats?: boolean;
 }
 
-export class PretrainedModel extends ClipModel<PretrainedConfig> {
+export class PretrainedModel extends ClipModel<PretrainedConfig, NativePretrainedModel> {
   readonly kind = 'pretrained' as const;
   protected override readonly partialCheckpoints = true;
 
@@ -30,6 +30,7 @@ export class PretrainedModel extends ClipModel<PretrainedConfig> {
     try {
       handle.loadEncoder(tensors);
     } catch (e) {
+      handle.dispose();
       throw new Error(`${config.checkpoint}: ${(e as Error).message}`);
     }
     return new PretrainedModel(config, seed, handle);

@@ -156,7 +156,7 @@ class Writer {
       if (v.opts.items) this.setItems(v.opts.items);
       if (v.opts.state !== undefined) this.value(v.opts.state), this.bytes([0x62]);
     } else if (v instanceof TensorView) this.tensor(v);
-    else throw new Error(`torch_pickle_writer: cannot pickle ${String(v)}`);
+    else throw new Error(`torch-pickle-writer: cannot pickle ${String(v)}`);
   }
 
   private int(v: bigint) {

@@ -1,14 +1,7 @@
 /** A resolved run config's model/trainer/datamodule sections → the train step's options. */
-import type { Dcase } from '../dcase/index.js';
-import { hash32 } from '../data/synth/rng.js';
-import type { AeTrainStepOptions, DisArchitecture, TrainStepOptions } from '../steps/train.js';
+import { numericSeed, runIdsOf, type AeSection, type ModelSection, type RunConfig } from '../run/index.js';
 import type { AeConfig } from '../train/model.js';
-import type { AeSection, ModelSection, RunConfig } from './schema.js';
-
-/** Seeds may be folder names ("0", "trial-a"); non-numeric ones are hashed. */
-export function numericSeed(seed: number | string): number {
-  return typeof seed === 'number' ? seed : /^\d+$/.test(seed) ? Number(seed) : hash32(seed);
-}
+import type { AeTrainStepOptions, DisArchitecture, TrainStepOptions } from './train.js';
 
 /** The architecture of a model section: a MultiResNet (dis_spec_*) or a pretrained encoder with LoRA (dis_beats/eat_*). */
 export function modelConfigOf(m: ModelSection): TrainStepOptions['model'] {
@@ -23,6 +16,7 @@ export function modelConfigOf(m: ModelSection): TrainStepOptions['model'] {
     projection: x.projection,
     embedSize: x.embed_size,
     keepBnStats: x.keep_bn_stats,
+    ...predictionModeOf(x.type, x.prediction_mode),
     head: headOf(m),
     mixupProb: m.mixup_prob,
   };
@@ -47,6 +41,13 @@ export function multiresnetConfigOf(m: ModelSection): DisArchitecture {
   };
 }
 
+/** EAT's prediction mode (BEATs has none: giving one for BEATs is an error). */
+export function predictionModeOf(encoder: 'beats' | 'eat', mode: 'cls' | 'seq' | undefined): { predictionMode?: 'cls' | 'seq' } {
+  if (mode === undefined) return {};
+  if (encoder !== 'eat') throw new Error(`prediction_mode is an EAT setting; BEATs always uses its sequence tokens (got prediction_mode ${mode})`);
+  return { predictionMode: mode };
+}
+
 function headOf(m: ModelSection) {
   const l = m.loss;
   return { type: l.type, nSubclusters: l.n_subclusters, subspaceDim: l.subspace_dim, margin: l.margin, scale: l.scale, trainable: l.trainable, dynamic: l.dynamic };
@@ -56,14 +57,19 @@ export function aeConfigOf(a: AeSection): AeConfig {
   return { nFrames: a.n_frames, hDim: a.h_dim, zDim: a.z_dim, nFft: a.n_fft, hopLength: a.hop_length, nMels: a.n_mels, power: a.power, fMin: a.f_min, fMax: a.f_max };
 }
 
+/** The trainer and datamodule sections, which every trained recipe has (the schema fills their defaults). */
+function sectionsOf(c: RunConfig) {
+  if (!c.trainer || !c.datamodule) throw new Error(`recipe ${c.recipe} has no trainer/datamodule section to train with`);
+  return { t: c.trainer, d: c.datamodule };
+}
+
 function settingsOf(c: RunConfig): TrainStepOptions['settings'] {
-  const t = c.trainer ?? ({} as NonNullable<RunConfig['trainer']>);
-  const d = c.datamodule ?? ({} as NonNullable<RunConfig['datamodule']>);
+  const { t, d } = sectionsOf(c);
   return {
     lr: t.lr,
     weightDecay: t.weight_decay,
-    beta1: t.betas?.[0],
-    beta2: t.betas?.[1],
+    beta1: t.betas[0],
+    beta2: t.betas[1],
     eps: t.eps,
     warmupSteps: t.warmup_steps,
     cosineSteps: t.cosine_steps,
@@ -77,22 +83,18 @@ function settingsOf(c: RunConfig): TrainStepOptions['settings'] {
   };
 }
 
-/** The identifiers that place a model in the result tree. */
-function modelIds(c: RunConfig) {
-  return { resultDir: c.result_dir, name: c.name, dcase: c.dcase as Dcase, version: c.version, seed: c.seed };
-}
-
 /** The AE's train-step options for one machine. */
 export function aeTrainOptionsOf(c: RunConfig, machine: string): AeTrainStepOptions {
   if (!c.ae) throw new Error(`recipe ${c.recipe} has no AE to train`);
+  const { t } = sectionsOf(c);
   return {
-    ...modelIds(c),
+    ...runIdsOf(c),
     machine,
     dataDir: c.data_dir,
     model: aeConfigOf(c.ae),
     sec: c.extract.sec,
-    maxEpochs: c.trainer?.max_epochs ?? 50,
-    intervalEpochs: c.trainer?.interval_epochs ?? 10,
+    maxEpochs: t.max_epochs,
+    intervalEpochs: t.interval_epochs,
     settings: settingsOf(c),
     validate: c.ae.validate,
     overwrite: c.overwrite,
@@ -102,18 +104,17 @@ export function aeTrainOptionsOf(c: RunConfig, machine: string): AeTrainStepOpti
 
 export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptions {
   if (!c.model) throw new Error(`recipe ${c.recipe} has no model to train`);
-  const t = c.trainer ?? ({} as NonNullable<RunConfig['trainer']>);
-  const d = c.datamodule ?? ({} as NonNullable<RunConfig['datamodule']>);
+  const { t, d } = sectionsOf(c);
   return {
-    ...modelIds(c),
-    modelVer: t.model_ver ?? 'all',
+    ...runIdsOf(c),
+    modelVer: t.model_ver,
     dataDir: c.data_dir,
     machines,
     model: modelConfigOf(c.model),
     sec: d.sec,
     labelDir: d.label_dir,
     labelSet: d.label_set,
-    maxEpochs: t.max_epochs ?? 16,
+    maxEpochs: t.max_epochs,
     intervalEpochs: t.interval_epochs,
     settings: settingsOf(c),
     overwrite: c.overwrite,

@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { readSafetensors } from './safetensors.js';
+import { readSafetensors, type SafeDtype } from './safetensors.js';
 import { CheckpointError, TensorRef, typeName, unpickle, type StorageRef, type TorchDtype, type UnpickleLimits } from './pickle.js';
 
 export { CheckpointError, type TorchDtype } from './pickle.js';
@@ -24,6 +24,10 @@ export interface Tensor {
   storage: string;
 }
 export type StateDict = Map<string, Tensor>;
+
+/** The dtypes torch and safetensors files share, both ways. */
+export const SAFE_OF_TORCH: Partial<Record<TorchDtype, SafeDtype>> = { float32: 'F32', float64: 'F64', int64: 'I64', int32: 'I32', uint8: 'U8' };
+export const TORCH_OF_SAFE = Object.fromEntries(Object.entries(SAFE_OF_TORCH).map(([t, s]) => [s, t])) as Record<SafeDtype, TorchDtype>;
 
 /** A checkpoint already in memory (tests, fuzzing); `name` stands for the path in messages. */
 export interface CheckpointBytes {
