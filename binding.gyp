@@ -1,6 +1,7 @@
-# node-gyp entry point (used by `node-gyp rebuild` and by `prebuildify` in `npm run prebuild`).
+# node-gyp entry point, for node-gyp-driven tools (`node-gyp rebuild`, prebuildify, electron-rebuild).
 # It compiles nothing itself: its single action runs the CMake build (CMakeLists.txt, via
 # cmake-js) and places the addon where node-gyp expects it, so there is one build description.
+# The package's own install (scripts/install.mjs) and prebuilt (scripts/prebuild.mjs) do not use it.
 {
   "targets": [
     {

@@ -5,9 +5,12 @@
  *   2. raw_spec extraction: clips/s of decode + STFT + mel + pooling for 10 s clips.
  *   3. with --large: 200k train × 20k test (dim ASDKIT_BENCH_DIM, default 128) within a memory budget.
  *   4. training/extraction of the dual- and multi-branch networks on a synthetic dcase2023-shaped
- *      set (bench/train.ts): train-step time split into data-wait and compute, clips/s, peak RSS.
+ *      set (bench/train.ts): train-step time split into data-wait and compute, clips/s, peak RSS,
+ *      and the same networks in plain PyTorch (bench/reference/, Debian's python3-torch, as
+ *      installed and with jemalloc) timed in the same run: ratios ours / PyTorch.
  *   5. BEATs-base / EAT-base frozen extraction clips/s (bench/pretrained.ts), batched vs one clip at a time.
  * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|visualize|pretrained[,…]]
+ *                      [-- --ref-steps N] (timed PyTorch steps/batches) [-- --no-ref] (skip PyTorch)
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -40,6 +43,19 @@ function selectedSections(): Set<string> {
   return new Set(names);
 }
 const only = selectedSections();
+
+/** `--ref-steps N` / `--ref-steps=N`: timed PyTorch train steps and inference batches. */
+function refSteps(): number | undefined {
+  const i = process.argv.findIndex((a) => a === '--ref-steps' || a.startsWith('--ref-steps='));
+  if (i < 0) return undefined;
+  const arg = process.argv[i].startsWith('--ref-steps=') ? process.argv[i].slice('--ref-steps='.length) : process.argv[i + 1];
+  const n = Number(arg);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`--ref-steps takes a positive integer (got ${arg})`);
+    process.exit(2);
+  }
+  return n;
+}
 
 async function timeIt(fn: () => Promise<unknown> | unknown, repeats = REPEATS): Promise<number> {
   await fn(); // warm-up
@@ -174,6 +190,6 @@ const info = native().info();
 console.log(`asdkit bench — LibTorch ${info.torchVersion}, ${threads} threads, ${os.cpus()[0]?.model ?? 'cpu'}${quick ? ' (quick)' : ''}; medians of ${REPEATS}`);
 if (only.has('knn')) await benchKnn();
 if (only.has('extract')) await benchExtract();
-if (only.has('train')) await benchTraining({ quick });
+if (only.has('train')) await benchTraining({ quick, noRef: process.argv.includes('--no-ref'), refSteps: refSteps() });
 if (only.has('visualize')) await benchVisualize({ quick });
 if (only.has('pretrained')) await benchPretrained({ quick });

@@ -5,11 +5,13 @@
  *     in-run baseline: the time to decode one batch sequentially on the training path, i.e. what
  *     the prefetching loader hides;
  *   - extraction clips/s (eval-mode embedFiles); in-run baseline: raw_spec extraction of the same
- *     files (decode + STFT + mel + pooling);
+ *     files (decode + STFT + mel + pooling); and one inference batch already in memory (embed);
  *   - peak RSS around each network's section;
- *   - the AE: training vectors/s (batch 256 vectors) and extraction clips/s, against raw_spec;
- *   - at full size only: our times against the PyTorch CPU figures of spec
- *     frontends-and-training §9 (measured separately on this VM, not in this run).
+ *   - in-run PyTorch baseline (bench/reference.ts): our own plain-PyTorch MultiResNet + SCAdaCos +
+ *     Mixup (bench/reference/*.py) at the same size, batch, classes and thread count, run with
+ *     Debian's python3-torch as installed and again with jemalloc preloaded; its parameter counts
+ *     are checked against ours, then train step and inference batch ratios ours / PyTorch;
+ *   - the AE: training vectors/s (batch 256 vectors) and extraction clips/s, against raw_spec.
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -21,6 +23,7 @@ import { ensureThreads, native } from '../src/native/index.js';
 import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { multiresnetConfigOf } from '../src/steps/from-config.js';
 import { AeModel, DisModel } from '../src/train/model.js';
+import { compareCounts, INSTALL_HINT, JEMALLOC_CONF, jemallocPath, referencePython, referenceUnavailable, runReference, type Counts, type RefResult } from './reference.js';
 import { median, row } from './util.js';
 
 const SR = 16000;
@@ -28,12 +31,6 @@ const NUM_CLASSES = 187; // dcase2023 `main` label set
 const MACHINES = ['bearing', 'fan', 'gearbox', 'slider', 'ToyCar', 'ToyTrain', 'valve'];
 const WARMUP_STEPS = 1;
 const TIMED_STEPS = 3;
-
-/** Spec frontends-and-training §9: PyTorch CPU, batch 64 × 18 s, seconds (train step excludes data loading). */
-const SPEC9: Record<'dual' | 'multi', Record<number, { train: number; infer: number }>> = {
-  dual: { 1: { train: 12.4, infer: 4.7 }, 2: { train: 8.6, infer: 3.8 } },
-  multi: { 1: { train: 37.1, infer: 14.2 }, 2: { train: 25.6, infer: 10.1 } },
-};
 
 const NETWORKS = [
   { key: 'dual' as const, name: 'dual-branch', recipe: 'dis_spec_scac_trainable' },
@@ -91,13 +88,33 @@ async function timeMedian(fn: () => Promise<unknown>, repeats: number, warmup: (
   return median(ts);
 }
 
-export async function benchTraining(opts: { quick: boolean }): Promise<void> {
+export interface TrainBenchOptions {
+  quick: boolean;
+  /** Skip the PyTorch baseline. */
+  noRef?: boolean;
+  /** Timed PyTorch train steps / inference batches (default: as many as ours; 1 with --quick). */
+  refSteps?: number;
+}
+
+/** Our side of the comparison with the PyTorch baseline, per network. */
+interface Ours {
+  key: 'dual' | 'multi';
+  name: string;
+  counts: Counts;
+  stepS: number;
+  computeS: number;
+  inferS: number;
+  extractBatchS: number;
+}
+
+export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
   const { quick } = opts;
   const sec = quick ? 5 : 18;
   const secSamples = SR * sec;
   const batch = quick ? 8 : 64;
   const nClips = (WARMUP_STEPS + TIMED_STEPS) * batch;
   const extractRepeats = quick ? 1 : 3;
+  const inferRepeats = quick ? 1 : TIMED_STEPS;
   ensureThreads();
   const threads = native().info().numThreads;
 
@@ -133,6 +150,10 @@ export async function benchTraining(opts: { quick: boolean }): Promise<void> {
     console.log(row('decode alone', `${f(tDecode)} s/batch (${batch} clips read one after another, no prefetch)`));
     console.log(row('raw_spec', `${f(rawClipsPerS, 1)} clips/s extraction of the same ${nClips} clips (median of ${extractRepeats})`));
 
+    // The in-memory inference batch: the same clips as the first training batch, already decoded.
+    const batchWaves = await Promise.all(batchPaths.map(async (p) => (await native().readWav(p, secSamples).promise).data));
+    const ours: Ours[] = [];
+
     for (const net of NETWORKS) {
       const rssBefore = rssMiB();
       const cfg = resolveRunConfig(net.recipe, { dcase: 'dcase2023' });
@@ -167,7 +188,11 @@ export async function benchTraining(opts: { quick: boolean }): Promise<void> {
         () => model.embedFiles(batchPaths, { batchSize: batch }),
       );
       const clipsPerS = nClips / tEmbed;
+      // One batch already in memory (no decoding): what the PyTorch baseline's inference times.
+      const tInfer = await timeMedian(() => model.embed(batchWaves, { batchSize: batch }), inferRepeats);
       const rssAfter = rssMiB();
+      model.dispose();
+      ours.push({ key: net.key, name: net.name, counts, stepS, computeS, inferS: tInfer, extractBatchS: batch / clipsPerS });
 
       console.log(
         `${net.name} (${net.recipe}: ${(counts.trainable / 1e6).toFixed(2)} M trainable params, E ${counts.embedSize}` +
@@ -184,27 +209,22 @@ export async function benchTraining(opts: { quick: boolean }): Promise<void> {
       console.log(
         row('extraction', `${f(clipsPerS, 1)} clips/s (${f(batch / clipsPerS)} s/batch, median of ${extractRepeats}) → costs ${f(rawClipsPerS / clipsPerS, 1)}× raw_spec`),
       );
-      const ref = SPEC9[net.key][threads];
-      if (!quick && ref) {
-        console.log(
-          row(
-            'spec §9 ref',
-            `PyTorch ${threads}-thread: train ${ref.train} s, inference ${ref.infer} s/batch (spec §9 reference, measured separately on this VM)`,
-          ),
-        );
-        console.log(
-          row(
-            '  ours/ref',
-            `train step ${f(stepS / ref.train, 2)}× (compute only ${f(computeS / ref.train, 2)}×; ref excludes data loading), ` +
-              `inference ${f(batch / clipsPerS / ref.infer, 2)}×  (< 1 = faster)`,
-          ),
-        );
-      }
+      console.log(row('inference', `${f(tInfer)} s per batch of ${batch} already in memory (eval, no grad; median of ${inferRepeats})`));
       console.log(row('peak RSS', `${f(rssAfter, 0)} MiB (${f(rssBefore, 0)} MiB before this network; +${f(rssAfter - rssBefore, 0)} MiB)`));
     }
+    if (!opts.noRef) {
+      native().releaseCpuCache(); // give the cached blocks back before PyTorch runs
+      benchReference(ours, {
+        threads,
+        batch,
+        samples: secSamples,
+        classes: NUM_CLASSES,
+        steps: opts.refSteps ?? (quick ? 1 : TIMED_STEPS),
+        inferSteps: opts.refSteps ?? inferRepeats,
+        nets: ours.map((o) => o.key),
+      });
+    }
     await benchAe(paths, secSamples, rawClipsPerS, extractRepeats, quick);
-    if (quick) console.log('  (spec §9 PyTorch comparison only at full size: batch 64 × 18 s)');
-    else if (!SPEC9.dual[threads]) console.log(`  (spec §9 has 1- and 2-thread rows only; running on ${threads} threads)`);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -242,4 +262,62 @@ async function benchAe(paths: string[], secSamples: number, rawClipsPerS: number
   console.log(row('train step', `${f(stepS * 1000, 2)} ms per ${batch} vectors, median of ${steps.length - 1} → ${f(batch / stepS, 0)} vectors/s`));
   console.log(row('extraction', `${f(clipsPerS, 1)} clips/s (AS-recon + embed, median of ${repeats}) → costs ${f(rawClipsPerS / clipsPerS, 1)}× raw_spec`));
   console.log(row('peak RSS', `${f(rssMiB(), 0)} MiB (+${f(rssMiB() - rssBefore, 0)} MiB)`));
+}
+
+/**
+ * Runs bench/reference/bench.py with the allocator as installed and with jemalloc, checks its
+ * parameter counts against ours and prints both sides and the ratios ours / PyTorch.
+ */
+function benchReference(ours: Ours[], opts: Parameters<typeof runReference>[1]): void {
+  const python = referencePython();
+  const why = referenceUnavailable(python);
+  console.log(
+    `PyTorch baseline (bench/reference/: same networks, SCAdaCos K 16 trainable, Mixup 0.5, AdamW; ${opts.threads} threads, ` +
+      `batch ${opts.batch}, ${opts.samples / SR} s, ${opts.classes} classes; 1 warm-up, median of ${opts.steps} steps / ${opts.inferSteps} batches):`,
+  );
+  if (why) {
+    console.log(row('skipped', `${why}; install Debian's PyTorch with: ${INSTALL_HINT}`));
+    return;
+  }
+  const jemalloc = jemallocPath();
+  console.log(row('allocators', `as installed (glibc malloc)${jemalloc ? `; jemalloc = LD_PRELOAD=${jemalloc} MALLOC_CONF=${JEMALLOC_CONF}` : ''}`));
+  if (!jemalloc) console.log(row('', `(no libjemalloc.so.2 found: ${INSTALL_HINT}; or set ASDKIT_BENCH_JEMALLOC)`));
+  const runs: { label: string; res: RefResult }[] = [];
+  runs.push({ label: 'as installed', res: runReference(python, opts) });
+  if (jemalloc) runs.push({ label: 'jemalloc', res: runReference(python, opts, jemalloc) });
+  console.log(row('python', `${python}, torch ${runs[0].res.torch}, ${runs[0].res.threads} threads`));
+  for (const o of ours) {
+    const refs = runs.map((r) => ({ label: r.label, net: r.res.networks.find((n) => n.key === o.key) }));
+    console.log(`  ${o.name}:`);
+    const diffs = refs.flatMap((r) => (r.net ? compareCounts(o.counts, r.net.counts) : [`no ${o.key} result (${r.label})`]));
+    const c = o.counts;
+    console.log(
+      row(
+        '  params',
+        diffs.length
+          ? `MISMATCH: ${diffs.join('; ')} — the times below compare different networks`
+          : `equal: ${c.trainable.toLocaleString('en')} trainable + ${c.frozen} frozen, ${c.buffers.toLocaleString('en')} buffer elements, E ${c.embedSize}`,
+      ),
+    );
+    console.log(row('  train step', `ours ${f(o.stepS)} s (compute ${f(o.computeS)} s)`));
+    for (const r of refs) {
+      const t = r.net?.train;
+      if (!t) continue;
+      console.log(
+        row(
+          '',
+          `PyTorch ${r.label.padEnd(12)} ${f(t.median)} s (${f(t.min)}–${f(t.max)}; fwd ${f(t.forward)} / bwd ${f(t.backward)} / AdamW ${f(t.adamw)})` +
+            ` → ours/PyTorch ${f(o.stepS / t.median, 2)}×`,
+        ),
+      );
+    }
+    console.log(row('  inference', `ours ${f(o.inferS)} s per batch in memory (${f(o.extractBatchS)} s per batch extracting from files)`));
+    for (const r of refs) {
+      const t = r.net?.infer;
+      if (!t) continue;
+      console.log(row('', `PyTorch ${r.label.padEnd(12)} ${f(t.median)} s (${f(t.min)}–${f(t.max)}) → ours/PyTorch ${f(o.inferS / t.median, 2)}×`));
+    }
+  }
+  const rss = runs.map((r) => `${r.label} ${f(Math.max(...r.res.networks.map((n) => n.peakRssMiB)), 0)} MiB`).join(', ');
+  console.log(row('PyTorch RSS', `peak ${rss}  (ratios < 1: ours faster)`));
 }

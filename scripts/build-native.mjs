@@ -3,11 +3,12 @@
 //   node scripts/build-native.mjs [--dest DIR] [--debug] [--tests]
 // Environment: LIBTORCH or Torch_DIR select a LibTorch; ASDKIT_JOBS sets build parallelism.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findLibtorch, LibtorchError } from './libtorch.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const args = process.argv.slice(2);
@@ -18,6 +19,17 @@ const dest = destIdx >= 0 ? path.resolve(root, args[destIdx + 1]) : path.join(ro
 const config = debug ? 'Debug' : 'Release';
 const outDir = path.join(root, 'build', 'cmake');
 const jobs = process.env.ASDKIT_JOBS ?? String(os.availableParallelism());
+
+// A LIBTORCH / Torch_DIR that is set must hold a LibTorch: CMake would fall back to another one.
+if (process.env.LIBTORCH || process.env.Torch_DIR) {
+  try {
+    findLibtorch();
+  } catch (e) {
+    if (!(e instanceof LibtorchError)) throw e;
+    console.error(`asdkit: error: ${e.message}`);
+    process.exit(1);
+  }
+}
 
 const require = createRequire(import.meta.url);
 const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
@@ -32,5 +44,8 @@ if (r.status !== 0) {
   process.exit(r.status ?? 1);
 }
 mkdirSync(dest, { recursive: true });
-copyFileSync(path.join(outDir, config, 'asdkit.node'), path.join(dest, 'asdkit.node'));
+// Copy, then rename: a process that has the old binary loaded keeps its (unchanged) mapping.
+const tmp = path.join(dest, `.asdkit.node.${process.pid}.tmp`);
+copyFileSync(path.join(outDir, config, 'asdkit.node'), tmp);
+renameSync(tmp, path.join(dest, 'asdkit.node'));
 console.error(`asdkit: addon at ${path.relative(root, path.join(dest, 'asdkit.node'))}`);

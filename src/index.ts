@@ -35,3 +35,4 @@ export { listClips, type ClipList } from './data/clips.js';
 export { readNpz, writeNpz, encodeNpz, decodeNpz, type NpyArray } from './io/npz.js';
 export { native, setThreads, type TensorLike, type NativeInfo } from './native/index.js';
 export { pyFloat } from './util/pyfloat.js';
+export { fitThreshold, fitGamma, gammaQuantile, empiricalQuantile, type GammaParams, type ThresholdMethod } from './detector/threshold.js';

@@ -19,6 +19,7 @@ if (!chromium) console.warn('report-browser.test.ts: skipped: no chromium on PAT
 
 interface PageState {
   title: string;
+  order: string[];
   tables: number;
   images: Array<{ complete: boolean; width: number; height: number }>;
 }
@@ -48,6 +49,7 @@ interface PageState {
     await Promise.race([loaded, new Promise((_, reject) => setTimeout(() => reject(new Error('page did not load in 60 s')), 60_000))]);
 
     const expression = `JSON.stringify({ title: document.title, tables: document.querySelectorAll('table').length,
+      order: [...document.querySelectorAll('#summary, h2[id$="--machines"], #training')].map((e) => e.id),
       images: [...document.images].map((i) => ({ complete: i.complete, width: i.naturalWidth, height: i.naturalHeight })) })`;
     const evaluated = await browser.send('Runtime.evaluate', { expression, returnByValue: true }, sessionId);
     const page = JSON.parse((evaluated.result as { value: string }).value) as PageState;
@@ -57,12 +59,14 @@ interface PageState {
     t.deepEqual(errors, [], 'console errors');
     t.deepEqual(requests.filter((u) => !/^(file|data):/.test(u)), [], 'only the file itself and data: URIs');
     t.is(page.title, 'asdkit report — ae · dcase2023 · seed 0');
-    // 8 result tables, one per machine, the timings.
-    t.is(page.tables, 8 + result.machines.length + 1);
-    // Per machine 2 UMAP figures (all sections, section 0) and 5 training curves.
-    t.is(page.images.length, result.machines.length * (2 + 5));
+    // 8 result tables, the run facts, the pAUC table, one per machine, the timings.
+    t.is(page.tables, 8 + 1 + 1 + result.machines.length + 1);
+    // Per machine 2 UMAP figures (all sections, section 0), 5 training curves, a score histogram and a ROC figure.
+    t.is(page.images.length, result.machines.length * (2 + 5 + 2));
     for (const img of page.images) t.true(img.complete && img.width > 0 && img.height > 0, JSON.stringify(img));
-    t.deepEqual(new Set(page.images.map((i) => `${i.width}x${i.height}`)), new Set(['1600x920', '900x460']));
+    t.deepEqual([...new Set(page.images.map((i) => `${i.width}x${i.height}`))].sort(), ['1600x920', '460x400', '900x340', '900x460']);
+    // The summary (official scores, run, training loss) comes first, then the machines.
+    t.deepEqual(page.order, ['summary', 'output--last--machines', 'training'], 'section order');
 
     const s = pngStats(Buffer.from(shot.data as string, 'base64'));
     t.log(`screenshot ${s.width}×${s.height}, luminance variance ${s.variance.toFixed(0)}, ${(100 * s.ink).toFixed(1)} % ink`);

@@ -2,9 +2,13 @@ import test from 'ava';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
+import { lineChartSvg, mergeDuplicateSeries } from '../src/plot/lines.js';
+import { histogram } from '../src/plot/scores.js';
 import { readTimings } from '../src/run/timings.js';
 import { findRuns } from '../src/report/collect.js';
 import { writeReports } from '../src/report/index.js';
+import { domainScores, figureBackend } from '../src/report/scores.js';
 import { drawTrainingCurves, refreshTrainingCurves } from '../src/steps/curves.js';
 import { readCsvFile } from '../src/util/csv.js';
 import { cli } from './helpers/cli.js';
@@ -21,7 +25,7 @@ const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').re
 function tableAfter(html: string, marker: string): Array<Array<{ text: string; title?: string }>> {
   const at = html.indexOf(marker);
   if (at < 0) throw new Error(`not in the page: ${marker}`);
-  const start = html.indexOf('<table>', at);
+  const start = html.indexOf('<table', at);
   const table = html.slice(start, html.indexOf('</table>', start));
   return [...table.matchAll(/<tr[^>]*>(.*?)<\/tr>/g)].map((row) =>
     [...row[1].matchAll(/<t[hd]([^>]*)>(.*?)<\/t[hd]>/g)].map(([, attrs, inner]) => {
@@ -87,7 +91,68 @@ test.serial('report: the tables hold the CSV numbers, every figure is embedded, 
   ];
   const expected = await Promise.all(files.map(async (f) => (await fs.readFile(f)).toString('base64')));
   const embedded = [...html.matchAll(/<img src="data:image\/png;base64,([^"]+)"/g)].map((m) => m[1]);
-  t.deepEqual([...embedded].sort(), [...expected].sort());
+  const drawn = embedded.filter((e) => !expected.includes(e));
+  t.deepEqual(embedded.filter((e) => expected.includes(e)).sort(), [...expected].sort(), 'every file once');
+  // Besides the files: per machine a score histogram and a ROC figure drawn from test_score.csv.
+  t.is(drawn.length, 2 * result.machines.length);
+  t.deepEqual(new Set(drawn.map((d) => { const p = pngStats(Buffer.from(d, 'base64')); return `${p.width}x${p.height}`; })), new Set(['900x340', '460x400']));
+  for (const [k, m] of result.machines.entries()) {
+    const at = html.indexOf(`<article id="output--last--${m}"`);
+    const article = html.slice(at, k + 1 < result.machines.length ? html.indexOf(`<article id="output--last--${result.machines[k + 1]}"`) : html.indexOf('</section>', at));
+    t.regex(article, new RegExp(`<img [^>]*alt="${m}: test scores of normal vs anomalous clips per domain \\(AS-recon\\)"`), m);
+    t.regex(article, new RegExp(`<img [^>]*alt="${m}: ROC per domain, pAUC region shaded \\(AS-recon\\)"`), m);
+    t.regex(article, new RegExp(`alt="${m}: UMAP of the embeddings, all sections`), m);
+  }
+
+  // A reader sees the summary first: official scores, the run (time, provenance), the training loss; then the machines.
+  const pos = (s: string) => {
+    const i = html.indexOf(s);
+    t.true(i >= 0, `in the page: ${s}`);
+    return i;
+  };
+  t.true(pos('id="summary"') < pos('(dev_official23.csv)'));
+  t.true(pos('(eval_official23.csv)') < pos('<th>run time</th>'));
+  t.true(pos('<th>run time</th>') < pos('id="summary--training"'));
+  t.true(pos('alt="model/bandsaw: Training loss (per step)"') < pos('id="output--last--machines"'));
+  t.true(pos('id="output--last--machines"') < pos(`<article id="output--last--${result.machines[0]}"`));
+  t.true(pos(`<article id="output--last--${result.machines.at(-1)}"`) < pos('(dev_s_auc.csv)'), 'other metrics after the machines');
+  t.true(pos('id="training"') < pos('id="output--last--timings"'));
+
+  // pAUC table: per machine and section, the figures' backend, the CSV values.
+  const pauc = tableAfter(html, 'id="output--last--pauc"');
+  t.deepEqual(pauc[0].map((c) => c.text), ['machine', 'section', 'backend', 's_auc', 's_pauc', 't_auc', 't_pauc', 'mix_auc', 'mix_pauc']);
+  for (const [k, m] of result.machines.entries()) {
+    const csv = await readCsvFile(path.join(out, m, 'test_evaluate.csv'), 'evaluate');
+    const row = csv.rows.find((r) => r[0] === 'AS-recon')!;
+    const cell = (c: string) => row[csv.columns.indexOf(c)];
+    t.deepEqual(pauc[k + 1].map((c) => c.title ?? c.text), [`<a href="#output--last--${m}">${m}</a>`, '0', 'AS-recon', ...['s_auc', 's_pauc', 't_auc', 't_pauc', 'mix_auc', 'mix_pauc'].map((x) => cell(`0_${x}`))]);
+    // The ROC legend's AUCs are computed from test_score.csv: one section, so they equal the evaluate step's.
+    const scores = await readCsvFile(path.join(out, m, 'test_score.csv'), 'score');
+    t.is(figureBackend(scores.columns), 'AS-recon');
+    const [source, target] = domainScores(scores, 'AS-recon', m);
+    t.is(source.auc, Number(cell('0_s_auc')));
+    t.is(target.pauc, Number(cell('0_t_pauc')));
+    t.is(source.normal.length + source.anomalous.length + target.normal.length + target.anomalous.length, scores.rows.length);
+  }
+
+  // Provenance, recorded at run time in timings.json and shown in the summary.
+  const session = (await readTimings(path.join(out, 'timings.json')))!.sessions.at(-1)!;
+  const p = session.provenance!;
+  t.is(p.asdkitVersion, (createRequire(import.meta.url)('../package.json') as { version: string }).version);
+  t.regex(p.libtorchVersion!, /^\d+\.\d+/);
+  t.is(p.device, 'cpu');
+  t.is(p.host, os.hostname());
+  t.is(p.dataDir, path.join(await tmp, 'data'));
+  t.true(typeof p.commandLine === 'string' && p.commandLine.length > 0);
+  const facts = Object.fromEntries(tableAfter(html, 'id="output--last--provenance"').map(([k, v]) => [k.text, v.text])) as Record<string, string>;
+  t.is(facts['asdkit version'], p.asdkitVersion!);
+  t.is(facts['LibTorch version'], p.libtorchVersion!);
+  t.is(facts.device, 'cpu');
+  t.is(facts.host, p.host!);
+  t.is(facts.date, session.started);
+  t.is(facts['command line'], `<code>${p.commandLine}</code>`);
+  t.is(facts['data folder'], `<code>${p.dataDir}</code>`);
+  t.regex(facts['run time'], /^[\d.]+ s /);
 
   t.notRegex(html, /<script|<iframe|<object|<embed|@import|url\(|https?:\/\//i);
   for (const [, url] of html.matchAll(/\b(?:src|href)="([^"]*)"/g)) t.regex(url, /^(data:|#)/);
@@ -103,10 +168,12 @@ test('report: text is escaped, an unreadable file is listed as a problem, CLI an
   const runDir = path.join(root, 'results', 'recipe', 'dcase2023', 'v<&>', '0');
   const out = path.join(runDir, 'output', 'last');
   await fs.mkdir(path.join(out, 'fan<1>'), { recursive: true });
-  await fs.writeFile(path.join(out, 'config.yaml'), 'name: "<script>alert(1)</script>"\n');
+  await fs.writeFile(path.join(out, 'config.yaml'), 'name: "<script>alert(1)</script>"\ndata_dir: /data/<d>\ndevice: cuda:1\n');
   await fs.writeFile(path.join(out, 'dev_official23.csv'), 'backend,fan<1>,total\nAS-<b>,0.5,0.5\n');
   await fs.writeFile(path.join(out, 'eval_official23.csv'), 'backend,x,total\nAS-a,0.5\n');
   await fs.writeFile(path.join(out, 'fan<1>', 'test_evaluate.csv'), 'backend,0_s_auc\nAS-<b>,0.25\n');
+  // A run made before provenance was recorded: timings without it, config.yaml with the data folder.
+  await fs.writeFile(path.join(out, 'timings.json'), JSON.stringify({ sessions: [{ started: '2025-01-02T03:04:05.000Z', steps: [{ step: 'extract', machine: 'fan<1>', status: 'done', start: '2025-01-02T03:04:05.000Z', seconds: 75 }] }] }));
 
   t.deepEqual(await findRuns(path.join(out, 'fan<1>')), [runDir], 'a folder inside a run');
   t.deepEqual(await findRuns(path.join(root, 'results')), [runDir], 'a folder above runs');
@@ -125,6 +192,28 @@ test('report: text is escaped, an unreadable file is listed as a problem, CLI an
   t.true(html.includes('<td>AS-&lt;b&gt;</td>'));
   t.true(html.includes('<h4>fan&lt;1&gt;</h4>'));
   t.regex(html, /<h2>Problems<\/h2><ul><li>[^<]*eval_official23\.csv: line 2 has 2 field\(s\)/);
+  const facts = Object.fromEntries(tableAfter(html, 'id="output--last--provenance"').map(([k, v]) => [k.text, v.text])) as Record<string, string>;
+  t.regex(facts['run time'], /^1 min 15 s /);
+  t.regex(facts.sessions, /^1: first 2025-01-02T03:04:05.000Z/);
+  t.regex(facts.provenance, /^not recorded/);
+  t.is(facts.device, 'cuda:1 <span class="note">(config.yaml)</span>');
+  t.is(facts['data folder'], '<code>/data/<d></code> <span class="note">(config.yaml)</span>');
+  t.true(html.includes('<p class="note">No test_score.csv: no score histograms or ROC curves.</p>'));
+});
+
+test('curves that are the same line are drawn once (dis_main = main); histogram bins', (t) => {
+  const x = [0, 1, 2, 3];
+  const main = { label: 'main', x, y: [4, 3, NaN, 1] };
+  const merged = mergeDuplicateSeries([main, { label: 'dis_main', x, y: [4, 3, NaN, 1] }, { label: 'featex', x, y: [2, 1, 1, 0.5] }, { label: 'main', x, y: [4, 3, NaN, 1] }]);
+  t.deepEqual(merged.map((s) => s.label), ['main = dis_main', 'featex']);
+  t.deepEqual(mergeDuplicateSeries([main, { label: 'near', x, y: [4, 3, NaN, 1.0000001] }]).map((s) => s.label), ['main', 'near']);
+  const svg = lineChartSvg({ title: 'loss', xLabel: 'epoch', series: [main, { label: 'dis_main', x, y: [...main.y] }] });
+  t.is(svg.match(/<path /g)?.length, 1, 'one line');
+  t.true(svg.includes('>main = dis_main</text>'));
+  t.is(main.label, 'main', 'the caller\'s series are left as they were');
+
+  t.deepEqual(histogram([0, 0.1, 0.5, 0.99, 1, NaN], 0, 1, 4), [2, 0, 1, 2]);
+  t.deepEqual(histogram([3, 3], 3, 3, 2), [2, 0]);
 });
 
 test('training curves: drawn from the logs, a non-finite loss and a line cut short tolerated', async (t) => {

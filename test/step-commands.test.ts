@@ -61,10 +61,11 @@ for (const c of CASES) {
     }
     for (const [i, f] of FILES.entries()) t.true(before[i].equals(await fs.readFile(path.join(dir, f))), `${f} differs from asdkit run's`);
 
-    // A rerun skips (exit 1 with a warning, as ASDKit), writing nothing.
+    // A rerun skips (exit 0: the work is done), writing nothing, and names our flag.
     const again = await cli(['extract', ...byVersion]);
-    t.is(again.code, 1);
-    t.regex(again.stderr, /warning: \[Skip this process\].*_extract\.npz already exists/);
+    t.is(again.code, 0, again.stderr);
+    t.regex(again.stderr, /skip: \[Skip this process\].*_extract\.npz already exists \(already done; --overwrite recomputes it\)/);
+    t.notRegex(again.stderr, /overwrite=True/);
   });
 }
 

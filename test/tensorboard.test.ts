@@ -108,3 +108,24 @@ test('one scalar event has the exact TFRecord + protobuf bytes', async (t) => {
   t.deepEqual(file.subarray(40), record);
   await fs.rm(dir, { recursive: true });
 });
+
+test('the event file is created by the first flush with events: a writer closed or dropped before that leaves no file', async (t) => {
+  const dir = await tmp();
+  const idle = await TensorBoardWriter.open(dir);
+  t.false(idle.created);
+  await idle.flush(); // nothing buffered: nothing written
+  idle.addScalars(1, {}); // no scalars: no event
+  await idle.close();
+  t.deepEqual(await fs.readdir(dir), [], 'no header-only file');
+
+  const w = await TensorBoardWriter.open(dir);
+  w.addScalars(1, { loss: 2 }, 5);
+  await w.flush();
+  t.true(w.created);
+  w.addScalars(2, { loss: 1 }, 6);
+  await w.close();
+  t.deepEqual(await fs.readdir(dir), [path.basename(w.file)]);
+  const events = readEventFile(await fs.readFile(w.file));
+  t.deepEqual(events.map((e) => [e.fileVersion, e.step, e.scalars]), [['brain.Event:2', 0, {}], [undefined, 1, { loss: 2 }], [undefined, 2, { loss: 1 }]]);
+  await fs.rm(dir, { recursive: true });
+});

@@ -93,3 +93,14 @@ test('visualize: npz keys and shapes, deterministic UMAP that keeps clusters apa
   await t.throwsAsync(visualize({ ...ids, resultDir: root, machine: 'fan', metric: 'manhattan' }), { message: /unknown metric/ });
   await t.throwsAsync(visualize({ ...ids, resultDir: root, machine: 'nosuch' }), { message: /nosuch/ });
 });
+
+test('visualize: a projection made from older extract files is redone, not reused', async (t) => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-vis-stale-'));
+  await makeRun(root);
+  t.true((await visualize({ ...ids, resultDir: root, machine: 'fan' })).computed);
+  t.false((await visualize({ ...ids, resultDir: root, machine: 'fan' })).computed, 'unchanged inputs: reused');
+  await new Promise((r) => setTimeout(r, 20));
+  await makeRun(root); // a re-extraction rewrites both npz files
+  t.true((await visualize({ ...ids, resultDir: root, machine: 'fan' })).computed, 'changed inputs: recomputed');
+  t.false((await visualize({ ...ids, resultDir: root, machine: 'fan' })).computed);
+});

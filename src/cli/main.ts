@@ -1,5 +1,8 @@
 #!/usr/bin/env node
-/** `asdkit` command line: one module per command; errors end in one clear line and exit 1. */
+/**
+ * `asdkit` command line: one module per command. Exit status: 0 done (or already done: skipped
+ * steps), 1 an error — one `asdkit: error: …` line —, 130 interrupted.
+ */
 import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -10,6 +13,7 @@ import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
 import { reportCommand } from './commands/report.js';
 import { trainCommand } from './commands/train.js';
+import { wasInterrupted } from './progress.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand, visualizeCommand } from './commands/steps.js';
 
 const argv = hideBin(process.argv);
@@ -22,6 +26,7 @@ if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
 
 const cli = yargs(argv);
 const fail = (message: string): never => {
+  if (wasInterrupted()) process.exit(130); // Ctrl-C: "interrupted" was said once already, no error line
   console.error(`asdkit: error: ${message}`);
   process.exit(1);
 };
@@ -48,14 +53,15 @@ try {
     .command(importCheckpointCommand)
     .command(doctorCommand)
     .command({ command: 'help', describe: 'show this help', handler: () => void cli.showHelp('log') })
-    .demandCommand(1, 'name a command (see --help)')
+    .demandCommand(1, 'name a command')
     .recommendCommands()
     .strict()
     .help()
     .fail((msg, err) => {
       if (err) fail(err.message);
       const hint = msg.startsWith('Did you mean') ? `unknown command "${argv[0]}"; ${msg.charAt(0).toLowerCase()}${msg.slice(1)}` : msg;
-      fail(`${hint}\n(see asdkit --help)`);
+      const command = hint === msg && argv[0] && !argv[0].startsWith('-') ? ` ${argv[0]}` : '';
+      fail(`${hint.replace(/\s*\n\s*/g, '; ')} (see asdkit${command} --help)`);
     })
     .parseAsync();
 } catch (e) {

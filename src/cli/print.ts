@@ -1,18 +1,25 @@
 /** Renders result tables for the terminal. */
 import path from 'node:path';
 import { yearSuffix, type Dcase } from '../dcase/index.js';
+import type { PreflightResult } from '../recipes/preflight.js';
 import { isSkipped, type Skipped } from '../run/index.js';
 import { readCsvFile } from '../util/csv.js';
 
 /**
- * A step that found its outputs: a warning, and exit status 1 as in ASDKit (the other outputs of
- * the command still print). Returns whether `r` was a skip.
+ * A step that found its outputs: a note on stderr; the exit status stays 0, since the work is done
+ * (the rule of every command: 0 done or already done, 1 an error, 130 interrupted). Returns
+ * whether `r` was a skip.
  */
 export function warnIfSkipped<T>(r: T | Skipped): r is Skipped {
   if (!isSkipped(r)) return false;
-  console.error(`warning: ${r.message}`);
-  process.exitCode = 1;
+  console.error(`skip: ${r.message}`);
   return true;
+}
+
+/** What the checks before a run found: warnings (ignored settings) and notes (e.g. the label file used), on stderr. */
+export function printPreflight(r: PreflightResult): void {
+  for (const w of r.warnings) console.error(`warning: ${w}`);
+  for (const n of r.notes) console.error(n);
 }
 
 /** An aligned text table; numeric cells shown as percentages with two decimals. */

@@ -1,5 +1,5 @@
 /**
- * Loads the compiled addon (build/Release or prebuilds/, through node-gyp-build) and gives its
+ * Loads the compiled addon (build/Release or a matching prebuilds/ binary, see native()) and gives its
  * surface types. Everything heavy returns a job handle; `runJob` turns it into a Promise that
  * honours an AbortSignal. Native jobs run at most `setMaxJobs(n)` at once per device (default 1);
  * the others wait their turn, and cancelling one that waits rejects it without running it.
@@ -10,6 +10,7 @@
  * ASDKIT_DISPOSED or ASDKIT_STATE (a call out of order); a cancelled job rejects with an
  * AbortError (ABORT_ERR). A rejected job's `stack` is that of the call that started it.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -284,21 +285,49 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 let cached: NativeAddon | undefined;
 let loadedFrom: string | undefined;
 
-/** The addon, loaded once. Fails with a message that says how to build it. */
+/**
+ * The addon, loaded once: build/Release/asdkit.node (or build/Debug) when there is one, otherwise
+ * (in an installed package, not a source checkout) the prebuilt in prebuilds/<platform>-<arch>/
+ * whose name's LibTorch tags match what it reports once loaded (scripts/prebuilt.cjs). Fails with
+ * a message that says how to build it.
+ */
 export function native(): NativeAddon {
   if (cached) return cached;
   const require = createRequire(import.meta.url);
-  const load = require('node-gyp-build') as ((dir: string) => NativeAddon) & { resolve?: (dir: string) => string };
-  try {
-    loadedFrom = load.resolve ? load.resolve(root) : root;
-    cached = load(root);
-  } catch (e) {
-    throw new Error(
-      `asdkit's native addon could not be loaded (${(e as Error).message.split('\n')[0]}). ` +
-        'Build it with `npm run build:native` (needs cmake, g++, libtorch-dev and libsndfile1-dev).',
-    );
+  const reasons: string[] = [];
+  for (const dir of ['Release', 'Debug']) {
+    const file = path.join(root, 'build', dir, 'asdkit.node');
+    if (!existsSync(file)) continue;
+    try {
+      cached = require(file) as NativeAddon;
+      loadedFrom = file;
+      return cached;
+    } catch (e) {
+      reasons.push(`build/${dir}/asdkit.node: ${(e as Error).message.split('\n')[0]}`);
+    }
   }
-  return cached;
+  // A source checkout runs its own build only (a prebuilt there may be older than the sources).
+  const inCheckout = existsSync(path.join(root, 'src', 'native'));
+  if (!inCheckout) {
+    const prebuilt = require(path.join(root, 'scripts', 'prebuilt.cjs')) as {
+      loadPrebuilt(root: string, req: NodeJS.Require): { addon?: NativeAddon; path?: string; errors?: string[] };
+    };
+    const r = prebuilt.loadPrebuilt(root, require);
+    if (r.addon) {
+      cached = r.addon;
+      loadedFrom = r.path;
+      return cached;
+    }
+    reasons.push(...(r.errors ?? []));
+  }
+  const why = reasons.length ? reasons.join('; ') : `no build/Release/asdkit.node${inCheckout ? '' : ` and no prebuilt binary for ${process.platform}-${process.arch}`}`;
+  throw new Error(
+    `asdkit's native addon could not be loaded (${why}). ` +
+      (inCheckout
+        ? 'Build it with `npm run build:native`'
+        : 'Build it from your project with `npm rebuild asdkit --foreground-scripts` (it uses a prebuilt binary when one matches your LibTorch, else compiles)') +
+      '; compiling needs cmake, g++, libtorch-dev and libsndfile1-dev.',
+  );
 }
 
 /** Where the addon binary was loaded from (for `asdkit doctor`). */

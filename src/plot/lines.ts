@@ -41,7 +41,25 @@ function range(values: number[], log: boolean, pad: boolean): [number, number] {
   return log ? [10 ** lo, 10 ** hi] : [lo, hi];
 }
 
-export function lineChartSvg(c: LineChart): string {
+const sameValues = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]) || v === b[i]);
+
+/**
+ * Series that draw the same line (equal x and y, point for point) as one, labelled `a = b`: the
+ * dis_* logs hold `main` and `dis_main` with the same values, and two identical curves would only
+ * hide each other.
+ */
+export function mergeDuplicateSeries(series: LineSeries[]): LineSeries[] {
+  const out: LineSeries[] = [];
+  for (const s of series) {
+    const k = out.findIndex((o) => sameValues(o.x, s.x) && sameValues(o.y, s.y));
+    if (k < 0) out.push({ ...s });
+    else if (s.label && !out[k].label.split(' = ').includes(s.label)) out[k].label = out[k].label ? `${out[k].label} = ${s.label}` : s.label;
+  }
+  return out;
+}
+
+export function lineChartSvg(chart: LineChart): string {
+  const c = { ...chart, series: mergeDuplicateSeries(chart.series) };
   const W = c.width ?? 900, H = c.height ?? 460;
   const named = c.series.some((s) => s.label);
   const legendW = named ? 44 + 8 * Math.max(...c.series.map((s) => s.label.length)) : 0;

@@ -3,6 +3,7 @@ import { recipeMachines, type Dcase } from '../dcase/index.js';
 import { machinesPresent } from '../data/clips.js';
 import { formattedDir, isSkipped, outputDir, type Skipped, runConfigFile, runIdsOf, versionDir, withRunLock, writeRunConfig, type RunConfig } from '../run/index.js';
 import { exists } from '../util/files.js';
+import { preflight } from './preflight.js';
 import { evaluate } from '../steps/evaluate.js';
 import { extract } from '../steps/extract.js';
 import { extractorPerMachine, resolveExtractor, type Extractor } from '../steps/extractor.js';
@@ -11,7 +12,8 @@ import { score } from '../steps/score.js';
 import { table } from '../steps/table.js';
 import { resumeText, train, trainAe, type TrainStepResult } from '../steps/train.js';
 import { visualize } from '../steps/visualize.js';
-import { StepTimer, TIMINGS_FILE } from '../run/timings.js';
+import { currentProvenance, StepTimer, TIMINGS_FILE, type Provenance } from '../run/timings.js';
+import { native } from '../native/index.js';
 
 export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'visualize' | 'table';
 type Outcome = 'worked' | 'kept' | 'failed';
@@ -25,9 +27,29 @@ export interface RunEvent {
 
 export interface RunHooks {
   onEvent?: (e: RunEvent) => void;
-  /** Progress inside a step (clips or rows). */
-  onProgress?: (step: StepName, machine: string, done: number, total: number) => void;
+  /** Progress inside a step (clips or rows; training steps, with the epoch, loss and lr in `train`). */
+  onProgress?: (step: StepName, machine: string, done: number, total: number, train?: TrainProgress) => void;
   signal?: AbortSignal;
+}
+
+/** The latest training step behind a `train` progress call (epoch counted from 1). */
+export interface TrainProgress {
+  epoch: number;
+  epochs: number;
+  loss: number;
+  lr: number;
+}
+
+/** What a run records about where it ran (timings.json, per session). */
+function runProvenance(c: RunConfig): Provenance {
+  let known: Provenance = {};
+  try {
+    const info = native().info();
+    known = { libtorchVersion: info.torchVersion, cudaDevices: info.cudaAvailable ? info.cudaDeviceCount : 0, threads: info.numThreads };
+  } catch {
+    // no addon: the steps will say so
+  }
+  return currentProvenance({ ...known, device: c.device ?? 'cpu', dataDir: c.data_dir });
 }
 
 export interface RunResult {
@@ -48,6 +70,7 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
   const ids = runIdsOf(c);
   const dir = versionDir(ids); // refuses ids that are not one path component each
   const machines = await selectMachines(c);
+  await preflight(c, { machines }); // device, infer_ver, checkpoints, labels, metrics: one error before any work
   return withRunLock(dir, () => runLocked(c, machines, hooks));
 }
 
@@ -62,7 +85,7 @@ async function runLocked(c: RunConfig, machines: string[], hooks: RunHooks): Pro
     configWritten = true;
   };
   if (c.overwrite || !(await exists(runConfigFile(ids)))) await commitConfig();
-  const timer = await StepTimer.open(path.join(out, TIMINGS_FILE));
+  const timer = await StepTimer.open(path.join(out, TIMINGS_FILE), runProvenance(c));
   const failed: RunResult['failed'] = [];
   const emit = (e: RunEvent) => hooks.onEvent?.(e);
 
@@ -119,7 +142,11 @@ async function runLocked(c: RunConfig, machines: string[], hooks: RunHooks): Pro
     if (c.model) {
       const opts = { ...trainOptionsOf(c, machines), signal: hooks.signal };
       const progress = hooks.onProgress;
-      if (progress) opts.onProgress = (d, t) => progress('train', opts.modelVer ?? 'all', d, t);
+      if (progress) {
+        let last: TrainProgress | undefined;
+        opts.onStep = (m) => (last = { epoch: m.epoch + 1, epochs: opts.maxEpochs, loss: m.losses.main, lr: m.lr });
+        opts.onProgress = (d, t) => progress('train', opts.modelVer ?? 'all', d, t, last);
+      }
       const trained = await step('train', undefined, () => train(opts), trainNote(opts.maxEpochs));
       if (trained === 'failed') dropExtractor('training failed');
       modelChanged = trained === 'worked';
@@ -136,6 +163,11 @@ async function runLocked(c: RunConfig, machines: string[], hooks: RunHooks): Pro
       const progress = (s: StepName) => (hooks.onProgress ? (d: number, t: number) => hooks.onProgress!(s, machine, d, t) : undefined);
       if (extractorPerMachine(c)) {
         const opts = { ...aeTrainOptionsOf(c, machine), signal: hooks.signal, onProgress: progress('train') };
+        if (hooks.onProgress) {
+          let last: TrainProgress | undefined;
+          opts.onStep = (m) => (last = { epoch: m.epoch + 1, epochs: opts.maxEpochs, loss: m.losses.main, lr: m.lr });
+          opts.onProgress = (d, t) => hooks.onProgress!('train', machine, d, t, last);
+        }
         const trained = await step('train', machine, () => trainAe(opts), trainNote(opts.maxEpochs));
         changed = trained === 'worked';
         if (trained !== 'failed') await useExtractor(machine);

@@ -12,6 +12,7 @@ import { readTimings, TIMINGS_FILE, type TimingsFile } from '../run/timings.js';
 import { drawTrainingCurves } from '../steps/curves.js';
 import { readCsvFile, type CsvTable } from '../util/csv.js';
 import { filesMatching } from '../util/files.js';
+import { machineScores, type MachineScores } from './scores.js';
 
 export interface Figure {
   title: string;
@@ -32,6 +33,8 @@ export interface MachineResults {
   evaluate?: CsvTable;
   /** visualize/*.png, all sections first. */
   umap: Figure[];
+  /** test_score.csv drawn: histograms and ROC curves per domain, for one backend. */
+  scores?: MachineScores;
 }
 
 export interface OutputResults {
@@ -148,7 +151,11 @@ export async function collectRun(dir: string): Promise<RunResults> {
       const evaluate = (await fs.access(evalFile).then(() => true, () => false)) ? await attempt(() => readCsvFile(evalFile, 'evaluate table')) : undefined;
       const pngs = (await filesMatching(path.join(mdir, 'visualize'), /\.png$/)).sort((a, b) => umapRank(a) - umapRank(b) || byName(a, b));
       const umap = (await Promise.all(pngs.map((p) => figure(p.replace(/\.png$/, ''), path.join(mdir, 'visualize', p))))).flat();
-      machines.push({ machine, evaluate, umap });
+      const scoreFile = path.join(mdir, 'test_score.csv');
+      const scores = (await fs.access(scoreFile).then(() => true, () => false))
+        ? await attempt(async () => machineScores(await readCsvFile(scoreFile, 'score table'), machine, scoreFile))
+        : undefined;
+      machines.push({ machine, evaluate, umap, scores });
     }
     const config = await fs.readFile(path.join(odir, 'config.yaml'), 'utf8').catch(() => undefined);
     const timings = await readTimings(path.join(odir, TIMINGS_FILE));

@@ -6,12 +6,12 @@ export interface Skipped {
   skipped: true;
   /** What was found (a file, a glob or a folder). */
   existing: string;
-  /** ASDKit's wording. */
+  /** ASDKit's opening (`[Skip this process] … already exists`), then our flag. */
   message: string;
 }
 
 export function skipped(existing: string): Skipped {
-  return { skipped: true, existing, message: `[Skip this process] ${existing} already exists. Set overwrite=True to overwrite it.` };
+  return { skipped: true, existing, message: `[Skip this process] ${existing} already exists (already done; --overwrite recomputes it)` };
 }
 
 export function isSkipped(r: unknown): r is Skipped {

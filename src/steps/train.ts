@@ -12,7 +12,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { cropSamples, resolveSec } from '../dcase/index.js';
 import { listClips } from '../data/clips.js';
-import { writeLabels, type LabelFile } from '../data/label.js';
+import { LABEL_PRESETS, makeLabels, writeLabels, type LabelFile, type LabelPreset } from '../data/label.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { auc } from '../metrics/auc.js';
 import type { NativeEpochResult, NativeTrainOptions, StepMetrics } from '../native/index.js';
@@ -70,14 +70,27 @@ export function resumeText(r: TrainStepResult, maxEpochs?: number): string {
   return `resumed from ${r.resumed.checkpoint}: ${r.resumed.epochsDone}${of} epoch(s) done, global step ${r.resumed.globalStep}`;
 }
 
-/** The label set `<labelDir>/<dcase>/<set>.json`, made from the formatted data when missing. */
-export async function loadLabelSet(dataDir: string, dcase: ModelIds['dcase'], labelDir: string, set: string): Promise<{ file: string; labels: LabelFile }> {
+/**
+ * The label set `<labelDir>/<dcase>/<set>.json` (ASDKit's location), made from the formatted data
+ * when missing (`made`). With `machines`, an existing file is checked against the data: it must
+ * give every training clip of those machines a class, and for the `main` / `machine_section`
+ * presets the classes `makeLabels` derives from the data now, so a file left from another
+ * dataset is refused (naming the file and how to regenerate it) instead of training a head of
+ * the wrong size.
+ */
+export async function loadLabelSet(
+  dataDir: string,
+  dcase: ModelIds['dcase'],
+  labelDir: string,
+  set: string,
+  machines?: readonly string[],
+): Promise<{ file: string; labels: LabelFile; made: boolean }> {
   const file = path.join(labelDir, dcase, `${set}.json`);
   const exists = await fs.access(file).then(() => true, () => false);
   if (!exists) {
-    if (set !== 'main' && set !== 'machine_section') throw new Error(`label set not found: ${file}`);
+    if (!isPreset(set)) throw new Error(`label set not found: ${file} (only the presets ${LABEL_PRESETS.join(' and ')} are made from the data)`);
     const made = await writeLabels({ dataDir, dcase, preset: set, outDir: labelDir });
-    if (!('skipped' in made)) return made; // else another process wrote it meanwhile: read it below
+    if (!('skipped' in made)) return { ...made, made: true }; // else another process wrote it meanwhile: read it below
   }
   let labels: LabelFile;
   try {
@@ -88,7 +101,47 @@ export async function loadLabelSet(dataDir: string, dcase: ModelIds['dcase'], la
   if (!Number.isInteger(labels.num_class) || typeof labels.path2idx_dict !== 'object' || labels.path2idx_dict === null) {
     throw new Error(`${file}: malformed label set (needs num_class and path2idx_dict)`);
   }
-  return { file, labels };
+  if (machines) await checkLabelSet(file, labels, { dataDir, dcase, labelDir, set, machines });
+  return { file, labels, made: false };
+}
+
+const isPreset = (set: string): set is LabelPreset => (LABEL_PRESETS as readonly string[]).includes(set);
+
+/** Refuses a label set that does not describe the training clips of `machines` in the data as it is now. */
+async function checkLabelSet(
+  file: string,
+  labels: LabelFile,
+  o: { dataDir: string; dcase: ModelIds['dcase']; labelDir: string; set: string; machines: readonly string[] },
+): Promise<void> {
+  const expected = isPreset(o.set) ? await makeLabels({ dataDir: o.dataDir, dcase: o.dcase, preset: o.set }) : undefined;
+  const data = formattedDir(o.dataDir, o.dcase);
+  const fix = expected
+    ? `regenerate it with \`asdkit label --dcase ${o.dcase} --data-dir ${o.dataDir} --out-dir ${o.labelDir} --preset ${o.set} --overwrite\`, or delete it (a missing ${o.set} set is made from the data)`
+    : 'fix or replace it';
+  if (expected && labels.num_class !== expected.num_class) {
+    throw new Error(
+      `${file}: the label set has ${labels.num_class} classes, but the data in ${data} gives ${expected.num_class} ` +
+        `(a label set made from another dataset?); ${fix}`,
+    );
+  }
+  let missing = 0;
+  let wrong = 0;
+  let example = '';
+  for (const m of o.machines) {
+    for (const p of (await listClips(o.dataDir, o.dcase, m, 'train')).paths) {
+      const key = labelKey(p);
+      const idx = Object.hasOwn(labels.path2idx_dict, key) ? labels.path2idx_dict[key] : undefined;
+      const bad = idx === undefined || !Number.isInteger(idx) || idx < 0 || idx >= labels.num_class;
+      if (bad) missing++;
+      else if (expected && expected.path2idx_dict[key] !== idx) wrong++;
+      else continue;
+      example ||= bad ? `no valid class for ${key}` : `${key} has class ${idx}, the data gives ${expected!.path2idx_dict[key]}`;
+    }
+  }
+  if (missing + wrong > 0) {
+    const counts = [missing && `${missing} training clip(s) without a valid class`, wrong && `${wrong} with another class than the data gives`].filter(Boolean).join(', ');
+    throw new Error(`${file} does not match the training clips in ${data} (${counts}; e.g. ${example}); ${fix}`);
+  }
 }
 
 /** A clip's label key: the last five path components (`<dcase>/raw/<machine>/<split>/<file>`). */
@@ -235,7 +288,7 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult | Skip
   if (sec === null) throw new Error('training needs a fixed clip length (sec "all" is not possible)');
   const secSamples = cropSamples(sec);
   const load = async () => {
-    const { file: labelFile, labels } = await loadLabelSet(o.dataDir, o.dcase, o.labelDir ?? 'labels', o.labelSet ?? 'main');
+    const { file: labelFile, labels } = await loadLabelSet(o.dataDir, o.dcase, o.labelDir ?? 'labels', o.labelSet ?? 'main', o.machines);
     const paths: string[] = [];
     const classes: number[] = [];
     for (const m of o.machines) {

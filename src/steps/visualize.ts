@@ -13,8 +13,7 @@ import { readNpz, writeNpz, type NpyArray } from '../io/npz.js';
 import { abortError } from '../native/index.js';
 import { scatterSvg, svgToPng, type Limits, type Series } from '../plot/scatter.js';
 import { writeAtomic } from '../util/files.js';
-import type { StepControl } from '../run/index.js';
-import { machineDir, type RunIds } from '../run/index.js';
+import { checkFingerprint, clearFingerprint, machineDir, stampFiles, writeFingerprint, type Fingerprint, type RunIds, type StepControl } from '../run/index.js';
 
 export interface VisualizeOptions extends RunIds, StepControl {
   machine: string;
@@ -44,11 +43,21 @@ export async function visualize(o: VisualizeOptions): Promise<VisualizeResult> {
   const stem = `umap_${metric}_${embedKey}`;
   const npzFile = path.join(dir, `${stem}.npz`);
   const exists = await fs.access(npzFile).then(() => true, () => false);
-  const computed = !exists || (o.overwrite ?? false);
+  // The projection is a view of the extract files: redone (not refused) when they changed since.
+  const step = `umap-${stem}`;
+  const fingerprint = async (): Promise<Fingerprint> => ({
+    settings: { metric, embedKey, umapSeed: o.umapSeed ?? 0 },
+    files: await stampFiles(Object.fromEntries(['train', 'test'].map((s) => [`${s}_extract.npz`, path.join(out, `${s}_extract.npz`)]))),
+  });
+  const stale = exists && !o.overwrite && (await checkFingerprint(dir, step, fingerprint).then(() => false, () => true));
+  const computed = !exists || (o.overwrite ?? false) || stale;
   let npz: Map<string, NpyArray>;
   if (computed) {
+    const fp = await fingerprint();
     const arrays = await project(out, metric, embedKey, o);
+    await clearFingerprint(dir, step);
     await writeNpz(npzFile, arrays);
+    await writeFingerprint(dir, step, fp);
     npz = new Map(arrays);
   } else {
     npz = await readNpz(npzFile);

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { appendText } from '../util/files.js';
+import { appendText, fileError } from '../util/files.js';
 
 const FILE_VERSION = 'brain.Event:2';
 
@@ -120,17 +120,28 @@ export class TensorBoardWriter {
   private pending: Uint8Array[] = [];
   private writing: Promise<void> = Promise.resolve();
   private closed = false;
+  /** The file_version record, written in front of the first flushed events (the file does not exist before). */
+  private header: Uint8Array | undefined;
 
   private constructor(readonly file: string) {}
 
-  /** Creates `logDir` and a new event file in it, starting with the file_version record. */
+  /**
+   * Creates `logDir` and names a new event file in it. The file itself (file_version record first)
+   * is created by the first flush that has events, so a run stopped before it logged anything
+   * (Ctrl-C in the first epoch) leaves no empty event file behind.
+   */
   static async open(logDir: string): Promise<TensorBoardWriter> {
     await fs.mkdir(logDir, { recursive: true });
     // TensorBoard picks up files whose names contain "tfevents".
     const name = `events.out.tfevents.${Math.floor(Date.now() / 1000)}.${os.hostname()}.${process.pid}.${fileCounter++}`;
     const writer = new TensorBoardWriter(path.join(logDir, name));
-    await fs.writeFile(writer.file, encodeRecord(encodeEvent({ wallTime: Date.now() / 1000, step: 0, fileVersion: FILE_VERSION })), { flag: 'wx' });
+    writer.header = encodeRecord(encodeEvent({ wallTime: Date.now() / 1000, step: 0, fileVersion: FILE_VERSION }));
     return writer;
+  }
+
+  /** Whether the event file exists on disk (false until the first flush with events). */
+  get created(): boolean {
+    return this.header === undefined;
   }
 
   /** Buffers one event holding every scalar of `step`; nothing reaches the disk before flush(). */
@@ -148,17 +159,32 @@ export class TensorBoardWriter {
   /** Appends the buffered events. Writes are chained so concurrent flushes keep records in order. */
   async flush(): Promise<void> {
     if (this.pending.length === 0) return this.writing;
-    const data = Buffer.concat(this.pending);
+    const header = this.header;
+    this.header = undefined;
+    const data = Buffer.concat(header ? [header, ...this.pending] : this.pending);
     this.pending = [];
-    const write = this.writing.then(() => appendText(this.file, data)); // a failed append is cut back, naming the file
+    // The first write creates the file ('wx': never another writer's); later ones append, and a
+    // failed append is cut back, naming the file.
+    const write = this.writing.then(() => (header ? createFile(this.file, data) : appendText(this.file, data)));
     this.writing = write.catch(() => {}); // one failed append must not block later ones; its caller sees the error
     return write;
   }
 
+  /** Flushes what is buffered; a writer that never got an event leaves no file. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.flush();
     this.closed = true;
+  }
+}
+
+/** Creates `file` holding `data`; a partial write (disk full) removes it again, so no broken file is left. */
+async function createFile(file: string, data: Uint8Array): Promise<void> {
+  try {
+    await fs.writeFile(file, data, { flag: 'wx' });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') await fs.rm(file, { force: true }).catch(() => {});
+    throw fileError(file, e);
   }
 }
 

@@ -82,9 +82,9 @@ export const labelCommand: CommandModule<object, LabelArgs> = {
     y
       .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2025' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'reads <data-dir>/formatted/<dcase>/raw' })
-      .option('out-dir', { type: 'string', default: 'labels' })
+      .option('out-dir', { type: 'string', default: 'labels', describe: 'writes <out-dir>/<dcase>/<preset>.json (where the dis_* recipes look: datamodule.label_dir, default labels)' })
       .option('preset', { choices: LABEL_PRESETS, default: 'main' as LabelPreset, describe: 'main: machine/section/attribute/domain (2020: machine/section)' })
-      .option('overwrite', { type: 'boolean' })
+      .option('overwrite', { type: 'boolean', describe: 'replace an existing label set (e.g. one made from other data)' })
       .version(false) as unknown as Argv<LabelArgs>,
   handler: async (a) => {
     const r = await writeLabels({ dataDir: a.dataDir, dcase: assertDcase(a.dcase), preset: a.preset, outDir: a.outDir, overwrite: a.overwrite });

@@ -11,9 +11,10 @@ import { resolveExtractor } from '../../steps/extractor.js';
 import { score } from '../../steps/score.js';
 import { table } from '../../steps/table.js';
 import { visualize } from '../../steps/visualize.js';
+import { preflight } from '../../recipes/preflight.js';
 import { stepConfigFromArgs, runOptions, type RunArgs } from '../options.js';
-import { warnIfSkipped } from '../print.js';
-import { interruptSignal, progressBar } from '../progress.js';
+import { printPreflight, warnIfSkipped } from '../print.js';
+import { exitOnInterrupt, interruptSignal, progressBar } from '../progress.js';
 
 /** One process per run folder: a step command holds the run's lock while it works. */
 const locked = <T>(c: RunConfig, fn: () => Promise<T>): Promise<T> => withRunLock(versionDir(runIdsOf(c)), fn);
@@ -27,10 +28,11 @@ export const extractCommand: CommandModule<object, RunArgs & { machine: string }
   builder: (y) => withMachine(y) as unknown as Argv<RunArgs & { machine: string }>,
   handler: async (a) => {
     const { config: c, stored } = await stepConfigFromArgs(a);
+    printPreflight(await preflight(c, { steps: ['extract'] }));
     const ids = runIdsOf(c);
-    await locked(c, async () => {
+    await exitOnInterrupt(() => locked(c, async () => {
       const extractor = await resolveExtractor(c, a.machine);
-      const bar = progressBar('extract');
+      const bar = progressBar('extract', { unit: 'clip' });
       try {
         const r = await extract({
           ...ids, machine: a.machine, dataDir: c.data_dir, ...extractor, sec: c.extract.sec, batchSize: c.extract.batch_size,
@@ -47,7 +49,7 @@ export const extractCommand: CommandModule<object, RunArgs & { machine: string }
         bar.stop();
         extractor.model?.dispose();
       }
-    });
+    }));
   },
 };
 
@@ -57,7 +59,8 @@ export const scoreCommand: CommandModule<object, RunArgs & { machine: string }> 
   builder: (y) => withMachine(y) as unknown as Argv<RunArgs & { machine: string }>,
   handler: async (a) => {
     const { config: c } = await stepConfigFromArgs(a);
-    const r = await locked(c, () => score({ ...runIdsOf(c), machine: a.machine, backends: c.score.backend, device: c.device, overwrite: c.overwrite, signal: interruptSignal() }));
+    printPreflight(await preflight(c, { steps: ['score'] }));
+    const r = await exitOnInterrupt(() => locked(c, () => score({ ...runIdsOf(c), machine: a.machine, backends: c.score.backend, device: c.device, overwrite: c.overwrite, signal: interruptSignal() })));
     if (warnIfSkipped(r)) return;
     for (const w of r.warnings) console.error(`warning: ${w}`);
     console.log(`wrote ${r.files.join(', ')}`);
@@ -87,6 +90,7 @@ export const evaluateCommand: CommandModule<object, EvaluateArgs> = {
       return;
     }
     const { config: c } = await stepConfigFromArgs(a as RunArgs);
+    printPreflight(await preflight(c, { steps: ['evaluate'] }));
     const r = await locked(c, () => evaluate({ ...runIdsOf(c), machine: a.machine!, overwrite: c.overwrite }));
     if (!warnIfSkipped(r)) console.log(`wrote ${r.outFile}`);
   },
@@ -101,6 +105,7 @@ export const visualizeCommand: CommandModule<object, RunArgs & { machine: string
       .demandOption('machine') as unknown as Argv<RunArgs & { machine: string }>,
   handler: async (a) => {
     const { config: c } = await stepConfigFromArgs(a as RunArgs);
+    printPreflight(await preflight(c, { steps: ['visualize'] }));
     const r = await locked(c, () => visualize({ ...runIdsOf(c), machine: a.machine, metric: c.visualize.metric, embedKey: c.visualize.embed_key, overwrite: c.overwrite }));
     console.log(`${r.computed ? 'wrote' : 'reused'} ${r.npz}`);
     for (const p of r.pngs) console.log(`wrote ${p}`);
@@ -117,8 +122,10 @@ export const tableCommand: CommandModule<object, RunArgs & { metrics?: string[];
       RunArgs & { metrics?: string[]; machine?: string[] }
     >,
   handler: async (a) => {
-    const { config: c } = await stepConfigFromArgs({ ...a, machine: undefined });
-    const r = await locked(c, () => table({ ...runIdsOf(c), metrics: a.metrics ?? c.table.metrics, machines: a.machine, overwrite: c.overwrite }));
+    const { config: stepConfig } = await stepConfigFromArgs({ ...a, machine: undefined });
+    const c = a.metrics ? { ...stepConfig, table: { metrics: a.metrics } } : stepConfig;
+    printPreflight(await preflight(c, { steps: ['table'] }));
+    const r = await locked(c, () => table({ ...runIdsOf(c), metrics: c.table.metrics, machines: a.machine, overwrite: c.overwrite }));
     if (warnIfSkipped(r)) return;
     for (const w of r.warnings) console.error(`warning: ${w}`);
     console.log(r.written.length ? `wrote ${r.written.join(', ')}` : 'no table written');

@@ -1,0 +1,105 @@
+/**
+ * The same-run PyTorch baseline of the training section: runs bench/reference/bench.py (our own
+ * plain-PyTorch MultiResNet + SCAdaCos + Mixup, written from the spec) with Debian's python3-torch,
+ * once with the allocator as installed (glibc malloc) and once with jemalloc preloaded.
+ *
+ * Python: $ASDKIT_BENCH_PYTHON, else /usr/bin/python3 (Debian's, where python3-torch installs;
+ * a pyenv python3 earlier on PATH would not have it), else python3.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'bench.py');
+export const INSTALL_HINT = 'apt-get install -y python3-torch libjemalloc2';
+export const JEMALLOC_CONF = 'retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1';
+const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2'];
+
+export interface Counts {
+  trainable: number;
+  frozen: number;
+  buffers: number;
+  embedSize: number;
+}
+
+export interface Timing {
+  median: number;
+  min: number;
+  max: number;
+  times: number[];
+}
+
+export interface RefNetwork {
+  key: 'dual' | 'multi';
+  counts: Counts;
+  train: Timing & { forward: number; backward: number; adamw: number };
+  infer: Timing;
+  peakRssMiB: number;
+}
+
+export interface RefResult {
+  torch: string;
+  threads: number;
+  ldPreload: string;
+  mallocConf: string;
+  networks: RefNetwork[];
+}
+
+export interface RefOptions {
+  threads: number;
+  batch: number;
+  samples: number;
+  classes: number;
+  steps: number;
+  inferSteps: number;
+  nets: string[];
+}
+
+export function referencePython(): string {
+  if (process.env.ASDKIT_BENCH_PYTHON) return process.env.ASDKIT_BENCH_PYTHON;
+  return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+}
+
+/** Why the reference cannot run (no python / no torch), or null when it can. */
+export function referenceUnavailable(python: string): string | null {
+  const r = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (r.error) return `${python} not runnable (${r.error.message})`;
+  if (r.status !== 0) return `\`${python} -c 'import torch'\` failed`;
+  return null;
+}
+
+export function jemallocPath(): string | null {
+  if (process.env.ASDKIT_BENCH_JEMALLOC) return process.env.ASDKIT_BENCH_JEMALLOC;
+  return JEMALLOC_PATHS.find((p) => existsSync(p)) ?? null;
+}
+
+/** Runs the reference once (progress lines on our stderr); `jemalloc`: the library to preload. */
+export function runReference(python: string, opts: RefOptions, jemalloc?: string): RefResult {
+  const args = [
+    SCRIPT,
+    `--threads=${opts.threads}`,
+    `--batch=${opts.batch}`,
+    `--samples=${opts.samples}`,
+    `--classes=${opts.classes}`,
+    `--steps=${opts.steps}`,
+    `--infer-steps=${opts.inferSteps}`,
+    `--nets=${opts.nets.join(',')}`,
+  ];
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.LD_PRELOAD;
+  delete env.MALLOC_CONF;
+  if (jemalloc) {
+    env.LD_PRELOAD = jemalloc;
+    env.MALLOC_CONF = JEMALLOC_CONF;
+  }
+  const r = spawnSync(python, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  if (r.error) throw r.error;
+  if (r.status !== 0) throw new Error(`${python} ${path.relative(process.cwd(), SCRIPT)} exited with ${r.status ?? r.signal}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as RefResult;
+}
+
+/** The count fields that differ between ours and the reference (empty: all equal). */
+export function compareCounts(ours: Counts, ref: Counts): string[] {
+  return (['trainable', 'frozen', 'buffers', 'embedSize'] as const).filter((k) => ours[k] !== ref[k]).map((k) => `${k} ours ${ours[k]} vs PyTorch ${ref[k]}`);
+}
