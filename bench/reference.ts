@@ -1,6 +1,6 @@
 /**
  * The same-run PyTorch baseline of the training section: runs bench/reference/bench.py (our own
- * plain-PyTorch MultiResNet + SCAdaCos + Mixup, written from the spec) with Debian's python3-torch,
+ * plain-PyTorch MultiResNet + SCAdaCos + Mixup, our own code after the spec's description) with Debian's python3-torch,
  * once with the allocator as installed (glibc malloc) and once with jemalloc preloaded.
  *
  * Python: $ASDKIT_BENCH_PYTHON, else /usr/bin/python3 (Debian's, where python3-torch installs;

@@ -1,4 +1,4 @@
-"""A plain-PyTorch MultiResNet + SCAdaCos + Mixup, written from the spec
+"""A plain-PyTorch MultiResNet + SCAdaCos + Mixup, our own code after the spec's description
 (shared/spec/frontends-and-training.md §2, §4, §5.4, §6.1) as the same-run baseline of
 `npm run bench -- --only train`. It is a timing reference: the layer shapes (and so the
 parameter counts) equal asdkit's native model; initialisation and RNG streams are PyTorch's
