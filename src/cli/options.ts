@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { setThreads } from '../native/index.js';
+import { exists } from '../util/files.js';
 import { parseThreads } from '../util/threads.js';
 import { RECIPES } from '../recipes/catalogue.js';
 import { applyOverride, resolveRunConfig } from '../recipes/resolve.js';
@@ -139,7 +140,7 @@ async function runConfigFiles(a: RunArgs, only: { seed?: string; inferVer?: stri
     const out = path.join(root, seed, 'output');
     for (const iv of only.inferVer !== undefined ? [only.inferVer] : await dirs(out)) {
       const f = path.join(out, iv, CONFIG_FILE);
-      if (await fs.access(f).then(() => true, () => false)) files.push(f);
+      if (await exists(f)) files.push(f);
     }
   }
   return files;

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseClipPath, relativeDcasePath, type Dcase } from '../dcase/index.js';
 import { skipped, type Skipped } from '../run/index.js';
-import { writeAtomic } from '../util/files.js';
+import { exists, writeAtomic } from '../util/files.js';
 
 export type LabelPreset = 'main' | 'machine_section';
 export const LABEL_PRESETS: readonly LabelPreset[] = ['main', 'machine_section'];
@@ -143,8 +143,7 @@ export async function writeLabels(
   opts: LabelOptions & { outDir?: string; overwrite?: boolean },
 ): Promise<{ file: string; labels: LabelFile } | Skipped> {
   const file = path.join(opts.outDir ?? 'labels', opts.dcase, `${opts.preset ?? 'main'}.json`);
-  const exists = await fs.access(file).then(() => true, () => false);
-  if (exists && !opts.overwrite) return skipped(file);
+  if (!opts.overwrite && (await exists(file))) return skipped(file);
   const labels = await makeLabels(opts);
   await writeAtomic(file, pyJsonDumps(labels as unknown as Json));
   return { file, labels };

@@ -3,7 +3,7 @@ import { recipeMachines, type Dcase } from '../dcase/index.js';
 import { machinesPresent } from '../data/clips.js';
 import { formattedDir, isSkipped, outputDir, type Skipped, runConfigFile, runIdsOf, versionDir, withRunLock, writeRunConfig, type RunConfig } from '../run/index.js';
 import { exists } from '../util/files.js';
-import { preflight } from './preflight.js';
+import { preflight, type PreflightResult } from './preflight.js';
 import { evaluate } from '../steps/evaluate.js';
 import { extract } from '../steps/extract.js';
 import { extractorPerMachine, resolveExtractor, type Extractor } from '../steps/extractor.js';
@@ -30,6 +30,8 @@ export interface RunHooks {
   /** Progress inside a step (clips or rows; training steps, with the epoch, loss and lr in `train`). */
   onProgress?: (step: StepName, machine: string, done: number, total: number, train?: TrainProgress) => void;
   signal?: AbortSignal;
+  /** The checks made before any work: settings that will be ignored, the files it will use. */
+  onPreflight?: (r: PreflightResult) => void;
 }
 
 /** The latest training step behind a `train` progress call (epoch counted from 1). */
@@ -70,7 +72,7 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
   const ids = runIdsOf(c);
   const dir = versionDir(ids); // refuses ids that are not one path component each
   const machines = await selectMachines(c);
-  await preflight(c, { machines }); // device, infer_ver, checkpoints, labels, metrics: one error before any work
+  hooks.onPreflight?.(await preflight(c, { machines })); // device, infer_ver, checkpoints, labels, metrics: one error before any work
   return withRunLock(dir, () => runLocked(c, machines, hooks));
 }
 

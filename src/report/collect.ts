@@ -11,7 +11,7 @@ import { TABLE_METRICS } from '../run/index.js';
 import { readTimings, TIMINGS_FILE, type TimingsFile } from '../run/timings.js';
 import { drawTrainingCurves } from '../steps/curves.js';
 import { readCsvFile, type CsvTable } from '../util/csv.js';
-import { filesMatching } from '../util/files.js';
+import { exists, filesMatching } from '../util/files.js';
 import { machineScores, type MachineScores } from './scores.js';
 
 export interface Figure {
@@ -148,11 +148,11 @@ export async function collectRun(dir: string): Promise<RunResults> {
     for (const machine of await subdirs(odir)) {
       const mdir = path.join(odir, machine);
       const evalFile = path.join(mdir, 'test_evaluate.csv');
-      const evaluate = (await fs.access(evalFile).then(() => true, () => false)) ? await attempt(() => readCsvFile(evalFile, 'evaluate table')) : undefined;
+      const evaluate = (await exists(evalFile)) ? await attempt(() => readCsvFile(evalFile, 'evaluate table')) : undefined;
       const pngs = (await filesMatching(path.join(mdir, 'visualize'), /\.png$/)).sort((a, b) => umapRank(a) - umapRank(b) || byName(a, b));
       const umap = (await Promise.all(pngs.map((p) => figure(p.replace(/\.png$/, ''), path.join(mdir, 'visualize', p))))).flat();
       const scoreFile = path.join(mdir, 'test_score.csv');
-      const scores = (await fs.access(scoreFile).then(() => true, () => false))
+      const scores = (await exists(scoreFile))
         ? await attempt(async () => machineScores(await readCsvFile(scoreFile, 'score table'), machine, scoreFile))
         : undefined;
       machines.push({ machine, evaluate, umap, scores });

@@ -1,8 +1,7 @@
 /** The resolved configuration a run writes next to its outputs (`output/<infer_ver>/config.yaml`). */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { readText, writeAtomic } from '../util/files.js';
+import { exists, readText, writeAtomic } from '../util/files.js';
 import { CONFIG_FILE, outputDir, type RunIds } from './ids.js';
 import { runConfigSchema, type RunConfig } from './schema.js';
 
@@ -28,7 +27,7 @@ export async function readRunConfig(file: string): Promise<RunConfig> {
 /** The run's config.yaml, or undefined when there is none. */
 export async function findRunConfig(ids: RunIds): Promise<{ file: string; config: RunConfig } | undefined> {
   const file = runConfigFile(ids);
-  if (!(await fs.access(file).then(() => true, () => false))) return undefined;
+  if (!(await exists(file))) return undefined;
   return { file, config: await readRunConfig(file) };
 }
 

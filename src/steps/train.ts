@@ -24,7 +24,7 @@ import {
   AE_BATCH_SIZE, AE_INTERVAL_EPOCHS, checkFingerprint, checkpointDir, EXTRACT_BATCH_SIZE, formattedDir, INTERVAL_EPOCHS, modelDir, skipped, stampClips, stampFiles, TRAIN_BATCH_SIZE, writeFingerprint,
   type Fingerprint, type ModelIds, type Skipped, type StepControl,
 } from '../run/index.js';
-import { appendText, readText, sweepStaleTemps, writeAtomic } from '../util/files.js';
+import { appendText, exists, readText, sweepStaleTemps, writeAtomic } from '../util/files.js';
 import { refreshTrainingCurves } from './curves.js';
 
 export interface TrainStepOptions extends ModelIds, StepControl {
@@ -86,8 +86,7 @@ export async function loadLabelSet(
   machines?: readonly string[],
 ): Promise<{ file: string; labels: LabelFile; made: boolean }> {
   const file = path.join(labelDir, dcase, `${set}.json`);
-  const exists = await fs.access(file).then(() => true, () => false);
-  if (!exists) {
+  if (!(await exists(file))) {
     if (!isPreset(set)) throw new Error(`label set not found: ${file} (only the presets ${LABEL_PRESETS.join(' and ')} are made from the data)`);
     const made = await writeLabels({ dataDir, dcase, preset: set, outDir: labelDir });
     if (!('skipped' in made)) return { ...made, made: true }; // else another process wrote it meanwhile: read it below
@@ -164,7 +163,7 @@ async function prepareModelDir(ids: ModelIds, modelVer: string, maxEpochs: numbe
   await sweepStaleTemps(mdir);
   await sweepStaleTemps(cdir);
   const lastFile = path.join(cdir, LAST_CKPT);
-  if (!(await fs.access(lastFile).then(() => true, () => false))) return { mdir, cdir, lastFile, finished: false };
+  if (!(await exists(lastFile))) return { mdir, cdir, lastFile, finished: false };
   const header = await readSafetensorsHeader(lastFile);
   if (header.metadata.info === undefined) throw new Error(`${lastFile}: not an asdkit model checkpoint (use --overwrite to retrain)`);
   const previous = parseCheckpointInfo(lastFile, header.metadata.info);

@@ -12,7 +12,7 @@ import { Rng } from '../util/rng.js';
 import { readNpz, writeNpz, type NpyArray } from '../io/npz.js';
 import { abortError } from '../native/index.js';
 import { scatterSvg, svgToPng, type Limits, type Series } from '../plot/scatter.js';
-import { writeAtomic } from '../util/files.js';
+import { exists, writeAtomic } from '../util/files.js';
 import { checkFingerprint, clearFingerprint, machineDir, stampFiles, writeFingerprint, type Fingerprint, type RunIds, type StepControl } from '../run/index.js';
 
 export interface VisualizeOptions extends RunIds, StepControl {
@@ -42,15 +42,15 @@ export async function visualize(o: VisualizeOptions): Promise<VisualizeResult> {
   const dir = path.join(out, 'visualize');
   const stem = `umap_${metric}_${embedKey}`;
   const npzFile = path.join(dir, `${stem}.npz`);
-  const exists = await fs.access(npzFile).then(() => true, () => false);
+  const present = await exists(npzFile);
   // The projection is a view of the extract files: redone (not refused) when they changed since.
   const step = `umap-${stem}`;
   const fingerprint = async (): Promise<Fingerprint> => ({
     settings: { metric, embedKey, umapSeed: o.umapSeed ?? 0 },
     files: await stampFiles(Object.fromEntries(['train', 'test'].map((s) => [`${s}_extract.npz`, path.join(out, `${s}_extract.npz`)]))),
   });
-  const stale = exists && !o.overwrite && (await checkFingerprint(dir, step, fingerprint).then(() => false, () => true));
-  const computed = !exists || (o.overwrite ?? false) || stale;
+  const stale = present && !o.overwrite && (await checkFingerprint(dir, step, fingerprint).then(() => false, () => true));
+  const computed = !present || (o.overwrite ?? false) || stale;
   let npz: Map<string, NpyArray>;
   if (computed) {
     const fp = await fingerprint();

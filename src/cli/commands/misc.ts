@@ -8,7 +8,6 @@ import { native, nativePath, setThreads } from '../../native/index.js';
 import { preflight } from '../../recipes/preflight.js';
 import { resolveRunConfig } from '../../recipes/resolve.js';
 import { parseThreads } from '../../util/threads.js';
-import { printPreflight } from '../print.js';
 import { runWithOutput } from './run.js';
 import { interruptSignal, progressBar } from '../progress.js';
 
@@ -97,7 +96,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
     if (a.threads !== undefined) setThreads(parseThreads(a.threads));
     const dcase = assertDcase(a.dcase);
     const c = resolveRunConfig('raw_spec', { dcase, data_dir: a.dataDir, result_dir: a.resultDir, device: a.device, overwrite: a.overwrite });
-    printPreflight(await preflight(c)); // the device, before anything is written
+    await preflight(c); // the device, before anything is written (the run prints the warnings)
     const bar = progressBar('synth');
     const s = await synthesize({ dataDir: a.dataDir, dcase, size: 'tiny', onProgress: (d, t) => bar.update(d, t), signal: interruptSignal() });
     bar.stop();

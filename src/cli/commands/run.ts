@@ -3,11 +3,10 @@ import type { Argv, CommandModule } from 'yargs';
 import YAML from 'yaml';
 import type { Dcase } from '../../dcase/index.js';
 import { RECIPES } from '../../recipes/catalogue.js';
-import { preflight } from '../../recipes/preflight.js';
 import { runRecipe, selectMachines, type RunEvent, type RunResult } from '../../recipes/run.js';
 import type { RunConfig } from '../../run/index.js';
 import { configFromArgs, runOptions, type RunArgs } from '../options.js';
-import { officialScoreReport, printPreflight } from '../print.js';
+import { officialScoreReport } from '../print.js';
 import { exitOnInterrupt, interruptSignal, RunProgress } from '../progress.js';
 
 /**
@@ -21,6 +20,7 @@ export async function runWithOutput(c: RunConfig, quiet = false): Promise<RunRes
   const r = await exitOnInterrupt(() =>
     runRecipe(c, {
       signal: interruptSignal(),
+      onPreflight: (p) => [...p.warnings.map((w) => `warning: ${w}`), ...p.notes].forEach((m) => progress.message(m)),
       onProgress: (step, machine, d, t, train) => progress.update(step, machine, d, t, train),
       onEvent: (e) => {
         if (e.status === 'failed') progress.message(`asdkit: error: ${where(e)}: ${e.message}`);
@@ -55,7 +55,6 @@ export const runCommand: CommandModule<object, RunArgs & { recipeName: string; p
       process.stdout.write(YAML.stringify(c));
       return;
     }
-    printPreflight(await preflight(c, { machines: await selectMachines(c) }));
     await runWithOutput(c);
   },
 };
