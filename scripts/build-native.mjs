@@ -40,7 +40,7 @@ console.error(`asdkit: building the native addon${tests ? ' and the C++ tests' :
 let r = run(['configure', `--CDASDKIT_BUILD_TESTS=${tests ? 'ON' : 'OFF'}`]);
 if (r.status === 0) r = run(['build', '--parallel', jobs]);
 if (r.status !== 0) {
-  console.error('asdkit: native build failed. It needs cmake, a C++17 compiler, LibTorch (Debian: libtorch-dev, or set LIBTORCH) and libsndfile (libsndfile1-dev).');
+  console.error('asdkit: native build failed. It needs cmake, a C++17 compiler, LibTorch (Debian: libtorch-dev, or set LIBTORCH), libsndfile (libsndfile1-dev) and libsoxr (libsoxr-dev).');
   process.exit(r.status ?? 1);
 }
 mkdirSync(dest, { recursive: true });

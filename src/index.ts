@@ -36,3 +36,10 @@ export { readNpz, writeNpz, encodeNpz, decodeNpz, type NpyArray } from './io/npz
 export { native, setThreads, type TensorLike, type NativeInfo } from './native/index.js';
 export { pyFloat } from './util/pyfloat.js';
 export { fitThreshold, fitGamma, gammaQuantile, empiricalQuantile, type GammaParams, type ThresholdMethod } from './detector/threshold.js';
+export { Detector, type DetectorLoadOptions, type ScoreOptions as DetectorScoreOptions, type DetectorScores } from './detector/detector.js';
+export { readManifest, DETECTOR_FORMAT, DETECTOR_FORMAT_VERSION, type DetectorManifest } from './detector/format.js';
+export { exportDetector, fitScorer, type ExportOptions, type FittedScorer } from './steps/export.js';
+export { detect, type DetectOptions, type DetectResult, type DetectFormat } from './steps/detect.js';
+export { expandInputs } from './steps/detect-inputs.js';
+export { submission, submissionStem, type SubmissionOptions, type SubmissionFile } from './steps/submission.js';
+export { createServer, type ServeOptions, type ClipAnswer } from './serve/server.js';

@@ -1,5 +1,8 @@
 // Backend surface: fit a backend on training embeddings and score query sets.
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "async_job.h"
 #include "errors.h"
@@ -126,6 +129,145 @@ Napi::Value backend_score_js(const Napi::CallbackInfo& info) {
       });
 }
 
+backends::EmbedSet embed_set_on(const backends::EmbedSet& s, const torch::Device& device) {
+  return {s.embed.to(device), s.section.to(device), s.is_target.to(device)};
+}
+
+// NativeBackendState → core state: CPU tensors viewing the JS memory (keep `v` alive). Shapes and
+// dtypes are checked by the backend's import_state.
+backends::BackendState backend_state_from_js(const Napi::Value& v) {
+  Napi::Env env = v.Env();
+  if (!v.IsObject()) fail(env, ErrorKind::kType, "state must be { sections, groups }");
+  auto o = v.As<Napi::Object>();
+  backends::BackendState state;
+  const torch::Tensor sections = tensor_from_js(o.Get("sections"), "state.sections");
+  if (sections.dim() != 1 || !c10::isIntegralType(sections.scalar_type(), /*includeBool=*/false)) {
+    fail(env, ErrorKind::kType, "state.sections must be a 1-D integer array");
+  }
+  const torch::Tensor sec = sections.to(torch::kLong).contiguous();
+  state.sections.assign(sec.data_ptr<int64_t>(), sec.data_ptr<int64_t>() + sec.numel());
+  Napi::Value gv = o.Get("groups");
+  if (!gv.IsArray()) fail(env, ErrorKind::kType, "state.groups must be an array of { name: {data, shape} }");
+  auto groups = gv.As<Napi::Array>();
+  for (uint32_t i = 0; i < groups.Length(); ++i) {
+    const std::string what = "state.groups[" + std::to_string(i) + "]";
+    Napi::Value g = groups.Get(i);
+    if (!g.IsObject()) fail(env, ErrorKind::kType, what + " must be an object of tensors");
+    auto go = g.As<Napi::Object>();
+    backends::NamedTensors tensors;
+    auto names = go.GetPropertyNames();
+    for (uint32_t j = 0; j < names.Length(); ++j) {
+      const std::string name = names.Get(j).As<Napi::String>().Utf8Value();
+      tensors[name] = tensor_from_js(go.Get(name), what + "." + name);
+    }
+    state.groups.push_back(std::move(tensors));
+  }
+  return state;
+}
+
+struct FitResult {
+  backends::BackendState state;
+  torch::Tensor train_scores;
+  std::vector<std::string> warnings;
+};
+
+// backendFit(config, train, {device, memoryBudgetBytes}?, onProgress?)
+//   → {promise: { state: NativeBackendState, trainScores: Float64Array, warnings }, cancel}
+Napi::Value backend_fit_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsObject()) {
+    fail(env, ErrorKind::kType, "backendFit(config, train, options?, onProgress?)");
+  }
+  auto o = get_options(info, 2);
+  auto backend = backend_from_js(info[0].As<Napi::Object>(), get_int(o, "memoryBudgetBytes", backends::kDefaultMemoryBudgetBytes));
+  backends::EmbedSet train = embed_set_from_js(info[1], "train");
+  JobOptions jo;
+  jo.device = get_device(o);
+  jo.on_progress = info[3];
+  jo.inputs = {info[1]};
+  return start_job<FitResult>(
+      env, jo,
+      [backend, train](const JobContext& ctx) {
+        const backends::EmbedSet t = embed_set_on(train, ctx.device);
+        const int64_t n = t.rows();  // progress: fit, then the leave-one-out pass
+        backend->fit(t, backends::sub_context(ctx, 0, n, 2 * n));
+        FitResult r;
+        r.train_scores = backend->score_train_loo(t, backends::sub_context(ctx, n, 2 * n, 2 * n))
+                             .to(torch::kCPU, torch::kFloat64)
+                             .contiguous();
+        r.state = backend->export_state();
+        for (auto& g : r.state.groups) {
+          for (auto& [name, tensor] : g) tensor = tensor.to(torch::kCPU).contiguous();
+        }
+        r.warnings = backend->warnings;
+        return r;
+      },
+      [](Napi::Env e, FitResult& r) -> Napi::Value {
+        auto state = Napi::Object::New(e);
+        std::vector<int32_t> sections(r.state.sections.begin(), r.state.sections.end());
+        state.Set("sections", tensor_to_js(e, torch::tensor(sections, torch::kInt32)).Get("data"));
+        auto groups = Napi::Array::New(e, r.state.groups.size());
+        for (size_t i = 0; i < r.state.groups.size(); ++i) {
+          std::vector<std::pair<std::string, torch::Tensor>> named(r.state.groups[i].begin(), r.state.groups[i].end());
+          groups.Set(static_cast<uint32_t>(i), named_tensors_to_js(e, named));
+        }
+        state.Set("groups", groups);
+        auto warnings = Napi::Array::New(e, r.warnings.size());
+        for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(static_cast<uint32_t>(i), r.warnings[i]);
+        auto obj = Napi::Object::New(e);
+        obj.Set("state", state);
+        obj.Set("trainScores", tensor_to_js(e, r.train_scores).Get("data"));
+        obj.Set("warnings", warnings);
+        return obj;
+      });
+}
+
+// backendScoreState(config, state, queries[], {device, memoryBudgetBytes}?, onProgress?)
+//   → {promise: { scores: Float64Array[] }, cancel}; no fit: the state is imported as given.
+Napi::Value backend_score_state_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsObject() || !info[2].IsArray()) {
+    fail(env, ErrorKind::kType, "backendScoreState(config, state, queries[], options?, onProgress?)");
+  }
+  auto o = get_options(info, 3);
+  auto backend = backend_from_js(info[0].As<Napi::Object>(), get_int(o, "memoryBudgetBytes", backends::kDefaultMemoryBudgetBytes));
+  backends::BackendState state = backend_state_from_js(info[1]);
+  std::vector<backends::EmbedSet> queries;
+  auto arr = info[2].As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) queries.push_back(embed_set_from_js(arr.Get(i), "queries[" + std::to_string(i) + "]"));
+  JobOptions jo;
+  jo.device = get_device(o);
+  jo.on_progress = info[4];
+  jo.inputs = {info[1], info[2]};
+  return start_job<ScoreResult>(
+      env, jo,
+      [backend, state, queries](const JobContext& ctx) {
+        backends::BackendState on_device = state;
+        for (auto& g : on_device.groups) {
+          for (auto& [name, tensor] : g) tensor = tensor.to(ctx.device);
+        }
+        backend->import_state(on_device);
+        int64_t total = 0;
+        for (const auto& q : queries) total += q.rows();
+        ScoreResult r;
+        int64_t done = 0;
+        for (const auto& q : queries) {
+          RunContext sub = backends::sub_context(ctx, done, done + q.rows(), total);
+          r.scores.push_back(
+              backend->score(embed_set_on(q, ctx.device), sub).to(torch::kCPU, torch::kFloat64).contiguous());
+          done += q.rows();
+        }
+        return r;
+      },
+      [](Napi::Env e, ScoreResult& r) -> Napi::Value {
+        auto obj = Napi::Object::New(e);
+        auto scores = Napi::Array::New(e, r.scores.size());
+        for (size_t i = 0; i < r.scores.size(); ++i) scores.Set(static_cast<uint32_t>(i), tensor_to_js(e, r.scores[i]).Get("data"));
+        obj.Set("scores", scores);
+        return obj;
+      });
+}
+
 // Diagnostics behind the reference-vector tests: the parts of a backend whose reference values
 // are stored separately (SMOTE's draws, Kmeans scoring against given centres). Synchronous:
 // meant for small inputs on the CPU.
@@ -165,6 +307,8 @@ Napi::Value kmeans_score_js(const Napi::CallbackInfo& info) {
 
 void register_backends(Napi::Env env, Napi::Object exports) {
   export_function(env, exports, "backendScore", backend_score_js);
+  export_function(env, exports, "backendFit", backend_fit_js);
+  export_function(env, exports, "backendScoreState", backend_score_state_js);
   export_function(env, exports, "smoteSamples", smote_samples_js);
   export_function(env, exports, "kmeansScore", kmeans_score_js);
 }

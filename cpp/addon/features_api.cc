@@ -1,7 +1,8 @@
-// Feature extraction surface: files or waveforms through a frontend, and WAV decoding.
+// Feature extraction surface: files or waveforms through a frontend, and audio decoding.
 #include <memory>
 
 #include "async_job.h"
+#include "audio/decode.h"
 #include "audio/wav.h"
 #include "extract/extract.h"
 #include "extract/stft_pool_frontend.h"
@@ -103,12 +104,112 @@ Napi::Value read_wav_js(const Napi::CallbackInfo& info) {
       [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return tensor_to_js(e, t); });
 }
 
+// The options decodeClips and decodeBuffers share: { sampleRate, length, channel?, ioThreads? }.
+audio::DecodeOptions decode_options_from_js(const Napi::Object& o) {
+  Napi::Env env = o.Env();
+  audio::DecodeOptions opts;
+  opts.sample_rate = get_int(o, "sampleRate", 0);
+  opts.length = get_int(o, "length", 0);
+  if (opts.sample_rate <= 0) fail(env, ErrorKind::kValue, "options.sampleRate must be a positive integer (Hz)");
+  if (opts.length <= 0) fail(env, ErrorKind::kValue, "options.length must be a positive integer (samples)");
+  const std::string channel = get_string(o, "channel", "mean");
+  if (channel != "mean" && channel != "near" && channel != "far") {
+    fail(env, ErrorKind::kValue, "options.channel must be \"mean\", \"near\" or \"far\", got \"" + channel + "\"");
+  }
+  opts.channel = audio::parse_channel(channel);
+  return opts;
+}
+
+// { wave: {data, shape: [nOk, length]}, files: [{ ok, error?, sampleRate, channels, frames, format }] }
+Napi::Value decoded_batch_to_js(Napi::Env e, audio::DecodedBatch& b) {
+  Napi::Object result = Napi::Object::New(e);
+  result.Set("wave", tensor_to_js(e, b.wave));
+  Napi::Array files = Napi::Array::New(e, b.files.size());
+  for (size_t i = 0; i < b.files.size(); ++i) {
+    const audio::DecodedClip& f = b.files[i];
+    Napi::Object entry = Napi::Object::New(e);
+    entry.Set("ok", Napi::Boolean::New(e, f.ok));
+    if (!f.ok) entry.Set("error", Napi::String::New(e, f.error));
+    entry.Set("sampleRate", Napi::Number::New(e, static_cast<double>(f.sample_rate)));
+    entry.Set("channels", Napi::Number::New(e, static_cast<double>(f.channels)));
+    entry.Set("frames", Napi::Number::New(e, static_cast<double>(f.frames)));
+    entry.Set("format", Napi::String::New(e, f.format));
+    files.Set(static_cast<uint32_t>(i), entry);
+  }
+  result.Set("files", files);
+  return result;
+}
+
+// decodeClips(paths, { sampleRate, length, channel?, ioThreads? }, onProgress?) → decoded_batch_to_js.
+// A file that fails is an entry with ok false, never a rejection. Decoding is CPU work: the job
+// takes the CPU slot and `wave` is on the CPU.
+Napi::Value decode_clips_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto paths = strings_from_js(info[0], "paths");
+  Napi::Object o = get_options(info, 1);
+  const audio::DecodeOptions opts = decode_options_from_js(o);
+  const int threads = static_cast<int>(get_int(o, "ioThreads", 2));
+  JobOptions jo;
+  jo.on_progress = info[2];
+  return start_job<audio::DecodedBatch>(
+      env, jo,
+      [paths = std::move(paths), opts, threads](const JobContext& ctx) { return audio::decode_batch(paths, opts, ctx, threads); },
+      decoded_batch_to_js);
+}
+
+// decodeBuffers(buffers, { ...decodeClips options, names? }, onProgress?): decodeClips for files'
+// bytes in memory, `names[i]` (default "buffer <i>") in place of the path. The bytes are read in
+// place, not copied: the job keeps each Uint8Array alive (the array itself may change after the
+// call). napi_get_typedarray_info moves a small on-heap typed array's bytes off the V8 heap, so
+// the pointer stays valid while the reference is held.
+Napi::Value decode_buffers_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* kBuffersType = "buffers must be an array of Uint8Array (or Buffer)";
+  if (info.Length() < 1 || !info[0].IsArray()) fail(env, ErrorKind::kType, kBuffersType);
+  auto arr = info[0].As<Napi::Array>();
+  const uint32_t n = arr.Length();
+  std::vector<audio::AudioBuffer> buffers(n);
+  JobOptions jo;
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      fail(env, ErrorKind::kType, std::string(kBuffersType) + ": entry " + std::to_string(i) + " is not");
+    }
+    auto bytes = v.As<Napi::Uint8Array>();
+    buffers[i].data = bytes.Data();
+    buffers[i].size = static_cast<int64_t>(bytes.ByteLength());
+    buffers[i].name = "buffer " + std::to_string(i);
+    jo.inputs.push_back(v);
+  }
+  Napi::Object o = get_options(info, 1);
+  Napi::Value names = o.Get("names");
+  if (!names.IsUndefined()) {
+    auto given = strings_from_js(names, "options.names");
+    if (given.size() != n) {
+      fail(env, ErrorKind::kValue, "options.names must have one name per buffer: got " + std::to_string(given.size()) +
+                                       " names for " + std::to_string(n) + " buffers");
+    }
+    for (uint32_t i = 0; i < n; ++i) buffers[i].name = std::move(given[i]);
+  }
+  const audio::DecodeOptions opts = decode_options_from_js(o);
+  const int threads = static_cast<int>(get_int(o, "ioThreads", 2));
+  jo.on_progress = info[2];
+  return start_job<audio::DecodedBatch>(
+      env, jo,
+      [buffers = std::move(buffers), opts, threads](const JobContext& ctx) {
+        return audio::decode_buffers(buffers, opts, ctx, threads);
+      },
+      decoded_batch_to_js);
+}
+
 }  // namespace
 
 void register_features(Napi::Env env, Napi::Object exports) {
   export_function(env, exports, "extractFiles", extract_files_js);
   export_function(env, exports, "frontendForward", frontend_forward_js);
   export_function(env, exports, "readWav", read_wav_js);
+  export_function(env, exports, "decodeClips", decode_clips_js);
+  export_function(env, exports, "decodeBuffers", decode_buffers_js);
 }
 
 }  // namespace asd::addon

@@ -21,7 +21,7 @@ export interface ScoreResult {
   warnings: string[];
 }
 
-function toNative(s: EmbeddingSet, what: string): NativeEmbedSet {
+export function toNative(s: EmbeddingSet, what: string): NativeEmbedSet {
   const rows = s.dim > 0 ? s.embed.length / s.dim : 0;
   if (!Number.isInteger(rows)) throw new Error(`${what}: embed length ${s.embed.length} is not a multiple of dim ${s.dim}`);
   if (s.section.length !== rows || s.isTarget.length !== rows) {

@@ -7,11 +7,13 @@ import { createRequire } from 'node:module';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { formatCommand, labelCommand } from './commands/data.js';
+import { detectCommand, exportCommand, submissionCommand } from './commands/detector.js';
 import { downloadCommand } from './commands/download.js';
 import { importCheckpointCommand, pretrainedCommand } from './commands/pretrained.js';
 import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
 import { reportCommand } from './commands/report.js';
+import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
 import { wasInterrupted } from './progress.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand, visualizeCommand } from './commands/steps.js';
@@ -49,6 +51,10 @@ try {
     .command(visualizeCommand)
     .command(tableCommand)
     .command(reportCommand)
+    .command(exportCommand)
+    .command(detectCommand)
+    .command(submissionCommand)
+    .command(serveCommand)
     .command(pretrainedCommand)
     .command(importCheckpointCommand)
     .command(doctorCommand)

@@ -103,6 +103,41 @@ export interface NativeScoreOptions {
   memoryBudgetBytes?: number;
 }
 
+/**
+ * A fitted backend's state: one group per training section (`sections` ascending) with
+ * sep_section, else one pooled group (`sections` empty). Group tensors by backend — Knn:
+ * `source` (S, D) and `target` (T, D, absent when source-only); Kmeans: `centers`; KnnRescale:
+ * `refs` (R, D) float32 and `scale` (R) float64. Rows are in the backend's space (unit-normalised
+ * for cosine).
+ */
+export interface NativeBackendState {
+  sections: Int32Array;
+  groups: Array<Record<string, TensorLike<Float32Array | Float64Array>>>;
+}
+
+/** How `decodeClips` turns a file into one clip. */
+export interface NativeDecodeOptions {
+  /** Output rate in Hz; files at another rate are resampled (libsoxr, very high quality). */
+  sampleRate: number;
+  /** Samples per clip after resampling (> 0): shorter clips are tiled, longer ones cropped. */
+  length: number;
+  /** Multi-channel input: `mean` of all channels (default), `near` (channel 0) or `far` (channel 1; an error for mono). */
+  channel?: 'mean' | 'near' | 'far';
+  ioThreads?: number;
+}
+
+/** What `decodeClips` found in one file (rate, channels and frames as stored in the file). */
+export interface NativeDecodedFile {
+  ok: boolean;
+  /** "<path>: <problem>" when `ok` is false. */
+  error?: string;
+  sampleRate: number;
+  channels: number;
+  frames: number;
+  /** libsndfile's major format name, e.g. "WAV", "FLAC", "OGG". */
+  format: string;
+}
+
 /** The DisModel architecture (cpp/core/train/dis_model.h), as `createDisModel` takes it. */
 export interface NativeModelConfig {
   secSamples: number;
@@ -270,6 +305,40 @@ export interface NativeAddon {
     options?: NativeScoreOptions,
     onProgress?: ProgressFn,
   ): NativeJob<{ scores: Float64Array[]; warnings: string[] }>;
+  /**
+   * Fits a backend once and hands back its fitted state (for detectors): the arrays `backendScore`
+   * would score against, and the leave-one-out scores of the training rows themselves (row order):
+   * Knn / KnnRescale leave the row out of its own reference set; Kmeans leaves a target row out
+   * of the centre set (source rows meet centres, not themselves). Same numbers as backendScore.
+   */
+  backendFit(
+    config: NativeBackendConfig,
+    train: NativeEmbedSet,
+    options?: NativeScoreOptions,
+    onProgress?: ProgressFn,
+  ): NativeJob<{ state: NativeBackendState; trainScores: Float64Array; warnings: string[] }>;
+  /** Scores query sets against a state from `backendFit` (bit-identical to `backendScore` with the same fit). */
+  backendScoreState(
+    config: NativeBackendConfig,
+    state: NativeBackendState,
+    queries: NativeEmbedSet[],
+    options?: NativeScoreOptions,
+    onProgress?: ProgressFn,
+  ): NativeJob<{ scores: Float64Array[] }>;
+  /**
+   * Decodes audio files for scoring outside the DCASE tree: any format libsndfile reads (WAV,
+   * FLAC, OGG, …), resampled to `sampleRate` with libsoxr, multi-channel audio reduced as
+   * `channel` says, then cropped/tiled to `length` samples at offset 0 (as extraction does).
+   * A file that fails does not fail the job: its entry has `ok: false` and `error`, and it has
+   * no row in `wave`. Only the samples needed for `length` are read (a 3-hour file is cheap).
+   */
+  decodeClips(paths: string[], options: NativeDecodeOptions, onProgress?: ProgressFn): NativeJob<{ wave: TensorLike; files: NativeDecodedFile[] }>;
+  /**
+   * `decodeClips` for audio already in memory (HTTP uploads): each buffer is one file's bytes;
+   * `names[i]` stands for its path in errors ("<name>: <problem>"). The buffers must not change
+   * while the job runs.
+   */
+  decodeBuffers(buffers: Uint8Array[], options: NativeDecodeOptions & { names?: string[] }, onProgress?: ProgressFn): NativeJob<{ wave: TensorLike; files: NativeDecodedFile[] }>;
   /** Diagnostics (synchronous, small inputs): SMOTE's synthetic rows and draws, for parity checks. */
   smoteSamples(
     minority: TensorLike<Float32Array>,
@@ -326,7 +395,7 @@ export function native(): NativeAddon {
       (inCheckout
         ? 'Build it with `npm run build:native`'
         : 'Build it from your project with `npm rebuild asdkit --foreground-scripts` (it uses a prebuilt binary when one matches your LibTorch, else compiles)') +
-      '; compiling needs cmake, g++, libtorch-dev and libsndfile1-dev.',
+      '; compiling needs cmake, g++, libtorch-dev, libsndfile1-dev and libsoxr-dev.',
   );
 }
 

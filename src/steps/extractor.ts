@@ -8,7 +8,7 @@ import { cropSamples, resolveSec } from '../dcase/index.js';
 import type { NativeFrontendConfig } from '../native/index.js';
 import { checkpointDir, runIdsOf, type RunConfig } from '../run/index.js';
 import { selectCheckpoint } from '../train/checkpoint.js';
-import { loadModel, PretrainedModel, type AnyModel } from '../train/model.js';
+import { loadModel, PretrainedModel, type AnyModel, type PretrainedConfig } from '../train/model.js';
 import { predictionModeOf } from './from-config.js';
 
 /**
@@ -38,6 +38,15 @@ export function frontendOf(c: RunConfig): NativeFrontendConfig | undefined {
 /** Whether the run's extractor differs per machine (the AE: one model each). */
 export const extractorPerMachine = (c: RunConfig): boolean => c.ae !== undefined;
 
+/** The frozen encoder of raw_beats / raw_eat (undefined for the other recipes). */
+export function frozenEncoderOf(c: RunConfig): PretrainedConfig | undefined {
+  const f = c.extract.frontend;
+  if (f.type !== 'pretrained') return undefined;
+  const sec = resolveSec(c.extract.sec ?? c.dcase);
+  if (sec === null) throw new Error(`${c.recipe}: the pretrained encoders need a fixed clip length (extract.sec)`);
+  return { encoder: f.encoder, checkpoint: f.checkpoint, secSamples: cropSamples(sec), ...predictionModeOf(f.encoder, f.prediction_mode) };
+}
+
 /**
  * The extractor of a run (for the AE, of `machine`'s model). Trained models come from the
  * checkpoint `infer_ver` names (`last`, `best`, …); a missing one is an error that says so.
@@ -45,12 +54,17 @@ export const extractorPerMachine = (c: RunConfig): boolean => c.ae !== undefined
 export async function resolveExtractor(c: RunConfig, machine?: string): Promise<Extractor> {
   const f = c.extract.frontend;
   if (f.type === 'stft_pool') return { frontend: frontendOf(c)! };
-  if (f.type === 'pretrained') {
-    const sec = resolveSec(c.extract.sec ?? c.dcase);
-    if (sec === null) throw new Error(`${c.recipe}: the pretrained encoders need a fixed clip length (extract.sec)`);
-    const model = await PretrainedModel.create({ encoder: f.encoder, checkpoint: f.checkpoint, secSamples: cropSamples(sec), ...predictionModeOf(f.encoder, f.prediction_mode) });
-    return { model, source: f.checkpoint };
-  }
+  const frozen = frozenEncoderOf(c);
+  if (frozen) return { model: await PretrainedModel.create(frozen), source: frozen.checkpoint };
+  const file = await checkpointFileOf(c, machine);
+  return { model: (await loadModel(file)).model, source: file };
+}
+
+/**
+ * The checkpoint a trained run extracts with: `model/<model_ver>` (the AE: `model/<machine>`),
+ * the file `infer_ver` names (`last`, `best`, …); a missing one is an error that says so.
+ */
+export async function checkpointFileOf(c: RunConfig, machine?: string): Promise<string> {
   let modelVer: string;
   if (c.ae) {
     if (!machine) throw new Error(`${c.recipe}: each machine has its own model; name the machine`);
@@ -60,6 +74,5 @@ export async function resolveExtractor(c: RunConfig, machine?: string): Promise<
   } else {
     throw new Error(`${c.recipe}: extract.frontend "restore" needs a model or ae section`);
   }
-  const file = await selectCheckpoint(checkpointDir(runIdsOf(c), modelVer), c.infer_ver);
-  return { model: (await loadModel(file)).model, source: file };
+  return selectCheckpoint(checkpointDir(runIdsOf(c), modelVer), c.infer_ver);
 }

@@ -123,7 +123,8 @@ function numbers(a: NpyArray | undefined, key: string, file: string, rows: numbe
   return v;
 }
 
-function embeddingSet(arrays: Map<string, NpyArray>, key: string, file: string): EmbeddingSet {
+/** One split's embeddings under `key` with their sections and domains; errors name the file. */
+export function embeddingSet(arrays: Map<string, NpyArray>, key: string, file: string): EmbeddingSet {
   const e = arrays.get(key);
   if (!e) throw new Error(`${file}: no "${key}" array (keys: ${[...arrays.keys()].join(', ')})`);
   if (e.dtype !== 'float32' && e.dtype !== 'float64') throw new Error(`${file}: "${key}" must be float32, is ${e.dtype}`);

@@ -77,8 +77,11 @@ export class AeModel extends TrainableModel<AeConfig, NativeAeModel> {
 
 export type AnyModel = DisModel | AeModel | PretrainedModel;
 
-/** Rebuilds the model of a checkpoint (any kind); errors name the file. */
-export async function loadModel(file: string, opts: { withOptimizer?: boolean } = {}): Promise<{ model: AnyModel; info: CheckpointInfo }> {
+/**
+ * Rebuilds the model of a checkpoint (any kind); errors name the file. `encoderCheckpoint`
+ * replaces the official encoder path a BEATs/EAT checkpoint names (a detector on another machine).
+ */
+export async function loadModel(file: string, opts: { withOptimizer?: boolean; encoderCheckpoint?: string } = {}): Promise<{ model: AnyModel; info: CheckpointInfo }> {
   const { tensors, metadata } = await readSafetensors(file);
   if (metadata.format !== CHECKPOINT_FORMAT) throw new Error(`${file}: not an asdkit model checkpoint (format "${metadata.format ?? ''}")`);
   if (metadata.format_version !== CHECKPOINT_FORMAT_VERSION) {
@@ -96,7 +99,10 @@ export async function loadModel(file: string, opts: { withOptimizer?: boolean } 
   let model: AnyModel;
   if (metadata.kind === 'ae') model = AeModel.create(config as AeConfig, seed);
   else if (metadata.kind === 'dis') model = DisModel.create(config as ModelConfig, seed);
-  else if (metadata.kind === 'pretrained') model = await PretrainedModel.create(config as PretrainedConfig, seed);
+  else if (metadata.kind === 'pretrained') {
+    const c = config as PretrainedConfig;
+    model = await PretrainedModel.create(opts.encoderCheckpoint ? { ...c, checkpoint: opts.encoderCheckpoint } : c, seed);
+  }
   else throw new Error(`${file}: unknown model kind "${metadata.kind}"`);
   try {
     model.loadState(tensors, info, opts.withOptimizer ?? false);

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -37,12 +39,27 @@ struct EmbedSet {
   int64_t rows() const { return embed.size(0); }
 };
 
+// Named tensors of one fitted group (e.g. Knn: "source", "target").
+using NamedTensors = std::map<std::string, torch::Tensor>;
+
+// A fitted backend as plain arrays, so a detector can score later without refitting.
+struct BackendState {
+  std::vector<int64_t> sections;     // ascending training sections; empty = one pooled group
+  std::vector<NamedTensors> groups;  // parallel to sections (one entry when pooled)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual void fit(const EmbedSet& train, const RunContext& ctx) = 0;
   // One score per row of x, (N) float64 on ctx.device, in x's row order. Higher = more anomalous.
   virtual torch::Tensor score(const EmbedSet& x, const RunContext& ctx) const = 0;
+  // The fitted state (tensors as fitted, on the fit's device); import_state replaces fit().
+  virtual BackendState export_state() const = 0;
+  virtual void import_state(const BackendState& state) = 0;
+  // Right after fit(train): each training row scored with itself left out of the reference set it
+  // belongs to. (N) float64 on ctx.device, in train's row order.
+  virtual torch::Tensor score_train_loo(const EmbedSet& train, const RunContext& ctx) const = 0;
   // Warnings logged by the last fit(), e.g. "number of target data is 0." (one per group).
   std::vector<std::string> warnings;
 };
@@ -101,7 +118,69 @@ inline std::vector<SectionGroup> group_by_section(const EmbedSet& set, const cha
   return groups;
 }
 
+// State import helpers; `where` names the group in errors (e.g. "state group 1 (section 3)").
+inline void check_tensor_names(const NamedTensors& group, std::initializer_list<const char*> allowed,
+                               const std::string& where) {
+  for (const auto& [name, t] : group) {
+    if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }) == allowed.end()) {
+      throw std::invalid_argument(where + ": unexpected tensor \"" + name + "\"");
+    }
+  }
+}
+
+// The tensor `name` of a group, checked for dtype and dimensionality; undefined when absent and
+// optional.
+inline torch::Tensor state_tensor(const NamedTensors& group, const char* name, torch::ScalarType dtype,
+                                  int64_t dim, const std::string& where, bool required = true) {
+  const auto it = group.find(name);
+  if (it == group.end() || !it->second.defined()) {
+    if (!required) return {};
+    throw std::invalid_argument(where + ": missing tensor \"" + name + "\"");
+  }
+  const torch::Tensor& t = it->second;
+  if (t.dim() != dim || t.scalar_type() != dtype) {
+    const auto type_name = [](torch::ScalarType s) -> std::string {
+      return s == torch::kFloat32 ? "float32" : s == torch::kFloat64 ? "float64" : c10::toString(s);
+    };
+    throw std::invalid_argument(where + ": tensor \"" + name + "\" must be " + std::to_string(dim) + "-D " +
+                                type_name(dtype) + ", got " + std::to_string(t.dim()) + "-D " +
+                                type_name(t.scalar_type()));
+  }
+  if (t.size(0) == 0) throw std::invalid_argument(where + ": tensor \"" + name + "\" has no rows");
+  return t;
+}
+
 }  // namespace detail
+
+// Leave-one-out neighbours: the min(k, R - 1) smallest distances from queries[i] to the rows of refs
+// other than refs[own[i]], (Q, min(k, R - 1)) float64 ascending. Asks knn_smallest for one more
+// neighbour and drops the own row's entry, or the last one when the own row is not among them
+// (ties with exact duplicates), which leaves exactly the nearest others.
+inline torch::Tensor knn_smallest_without(const torch::Tensor& queries, const torch::Tensor& refs, int64_t k,
+                                          const torch::Tensor& own, const RunContext& ctx,
+                                          const DistanceOptions& dist) {
+  const int64_t q = queries.size(0), k_others = std::min(k, refs.size(0) - 1);
+  if (q == 0 || k_others <= 0) {
+    ctx.check();
+    return torch::empty({q, std::max<int64_t>(k_others, 0)}, queries.options().dtype(torch::kFloat64));
+  }
+  const Neighbors nb = knn_smallest(queries, refs, k_others + 1, ctx, dist);
+  const torch::Tensor hit = nb.indices == own.to(nb.indices.device()).unsqueeze(1);
+  const torch::Tensor drop = torch::where(hit.any(1), hit.to(torch::kLong).argmax(1),
+                                          torch::full({q}, k_others, nb.indices.options()));
+  const torch::Tensor keep =
+      torch::arange(k_others + 1, nb.indices.options()).unsqueeze(0) != drop.unsqueeze(1);
+  return nb.values.masked_select(keep).view({q, k_others});
+}
+
+// Row means of a neighbour-distance block; a row with no neighbours (an emptied leave-one-out
+// reference set) is +inf, so a min() over domains picks the other one.
+inline torch::Tensor mean_or_inf(const torch::Tensor& values) {
+  if (values.size(1) == 0) {
+    return torch::full({values.size(0)}, std::numeric_limits<double>::infinity(), values.options());
+  }
+  return values.mean(1);
+}
 
 // Rows in a backend's space: float32 on the run's device, unit-normalised for cosine.
 inline torch::Tensor metric_space(const torch::Tensor& embed, Metric metric, const RunContext& ctx) {
@@ -176,19 +255,67 @@ class GroupedBackend : public Backend {
       }
       states.push_back(&states_[static_cast<size_t>(it - sections_.begin())]);
     }
-    torch::Tensor out =
-        torch::empty({x.rows()}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device));
-    int64_t done = 0;
-    for (size_t i = 0; i < groups.size(); ++i) {
-      const int64_t n = groups[i].rows.numel();
-      const torch::Tensor s = checked(
-          score_group(*states[i], detail::take_rows(x, groups[i].rows),
-                      sub_context(ctx, done, done + n, x.rows())),
-          n);
-      out.index_copy_(0, groups[i].rows.to(out.device()), s.to(out.device()));
-      done += n;
-    }
+    return scatter_groups(x, groups, states, ctx, &GroupedBackend::score_group);
+  }
+
+  BackendState export_state() const final {
+    if (states_.empty()) throw std::logic_error("export_state: the backend has not been fitted");
+    BackendState out;
+    out.sections = sections_;
+    for (const State& s : states_) out.groups.push_back(state_to_tensors(s));
     return out;
+  }
+
+  void import_state(const BackendState& state) final {
+    const bool shape_ok = sep_section_ ? !state.groups.empty() && state.sections.size() == state.groups.size()
+                                       : state.sections.empty() && state.groups.size() == 1;
+    if (!shape_ok) {
+      throw std::invalid_argument(std::string("state: sep_section is ") +
+                                  (sep_section_ ? "true, so it needs one group per section"
+                                                : "false, so it needs one group and no sections") +
+                                  " (got " + std::to_string(state.groups.size()) + " groups, " +
+                                  std::to_string(state.sections.size()) + " sections)");
+    }
+    for (size_t i = 1; i < state.sections.size(); ++i) {
+      if (state.sections[i] <= state.sections[i - 1]) {
+        throw std::invalid_argument("state: sections must be strictly ascending");
+      }
+    }
+    std::vector<State> states;
+    int64_t dim = -1;
+    for (size_t i = 0; i < state.groups.size(); ++i) {
+      const std::string where = "state group " + std::to_string(i) +
+          (sep_section_ ? " (section " + std::to_string(state.sections[i]) + ")" : std::string());
+      // One embedding width across every 2-D tensor of every group.
+      for (const auto& [name, t] : state.groups[i]) {
+        if (!t.defined() || t.dim() != 2) continue;
+        if (dim >= 0 && t.size(1) != dim) {
+          throw std::invalid_argument(where + ": tensor \"" + name + "\" has dimension " +
+                                      std::to_string(t.size(1)) + ", expected " + std::to_string(dim));
+        }
+        dim = t.size(1);
+      }
+      states.push_back(state_from_tensors(state.groups[i], where));
+    }
+    warnings.clear();
+    sections_ = state.sections;
+    states_ = std::move(states);
+  }
+
+  torch::Tensor score_train_loo(const EmbedSet& train, const RunContext& ctx) const final {
+    detail::check_embed_set(train, "score_train_loo");
+    if (states_.empty()) throw std::logic_error("score_train_loo: the backend has not been fitted");
+    if (!sep_section_) return checked(score_group_loo(states_.front(), train, ctx), train.rows());
+    // The same grouping as fit(): the training sections, one state each.
+    const std::vector<detail::SectionGroup> groups = detail::group_by_section(train, "score_train_loo");
+    std::vector<const State*> states;
+    for (size_t i = 0; i < groups.size(); ++i) {
+      if (groups.size() != states_.size() || groups[i].section != sections_[i]) {
+        throw std::invalid_argument("score_train_loo: train is not the set the backend was fitted on");
+      }
+      states.push_back(&states_[i]);
+    }
+    return scatter_groups(train, groups, states, ctx, &GroupedBackend::score_group_loo);
   }
 
  protected:
@@ -196,8 +323,35 @@ class GroupedBackend : public Backend {
   // (rows of group) float64 scores on ctx.device.
   virtual torch::Tensor score_group(const State& state, const EmbedSet& group,
                                     const RunContext& ctx) const = 0;
+  // As score_group, for the very rows `state` was fitted on, each left out of its own reference set.
+  virtual torch::Tensor score_group_loo(const State& state, const EmbedSet& group,
+                                        const RunContext& ctx) const = 0;
+  virtual NamedTensors state_to_tensors(const State& state) const = 0;
+  // Validates (std::invalid_argument naming `where`) and wraps one group's tensors; no copies.
+  virtual State state_from_tensors(const NamedTensors& group, const std::string& where) const = 0;
 
  private:
+  using GroupScore = torch::Tensor (GroupedBackend::*)(const State&, const EmbedSet&, const RunContext&) const;
+
+  // Scores each section group of x against its state and scatters the results into x's row order.
+  torch::Tensor scatter_groups(const EmbedSet& x, const std::vector<detail::SectionGroup>& groups,
+                               const std::vector<const State*>& states, const RunContext& ctx,
+                               GroupScore score_one) const {
+    torch::Tensor out =
+        torch::empty({x.rows()}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device));
+    int64_t done = 0;
+    for (size_t i = 0; i < groups.size(); ++i) {
+      const int64_t n = groups[i].rows.numel();
+      const torch::Tensor s = checked(
+          (this->*score_one)(*states[i], detail::take_rows(x, groups[i].rows),
+                             sub_context(ctx, done, done + n, x.rows())),
+          n);
+      out.index_copy_(0, groups[i].rows.to(out.device()), s.to(out.device()));
+      done += n;
+    }
+    return out;
+  }
+
   static torch::Tensor checked(torch::Tensor s, int64_t rows) {
     if (s.dim() != 1 || s.size(0) != rows || s.scalar_type() != torch::kFloat64) {
       throw std::logic_error("backend: a group score must be (rows) float64");

@@ -123,14 +123,26 @@ torch::Tensor kmeans_fit(const torch::Tensor& x, int64_t n_clusters, const Kmean
   return (best.centers + mean).to(torch::kFloat32);
 }
 
-torch::Tensor kmeans_score(const torch::Tensor& queries, const torch::Tensor& centers,
-                           Metric metric, const RunContext& ctx, int64_t memory_budget_bytes) {
-  const torch::Tensor q = metric_space(queries, metric, ctx);
+namespace {
+
+// kmeans_score for rows already in the backend's space; a defined `own` leaves centre own[i] out
+// for row i (leave-one-out).
+torch::Tensor kmeans_score_rows(const torch::Tensor& q, const torch::Tensor& centers, const torch::Tensor& own,
+                                Metric metric, const RunContext& ctx, int64_t memory_budget_bytes) {
   DistanceOptions dist;
   dist.memory_budget_bytes = memory_budget_bytes;
-  const torch::Tensor d = knn_smallest(q, centers.to(ctx.device), 1, ctx, dist).values.select(1, 0);
+  const torch::Tensor d =
+      own.defined() ? mean_or_inf(knn_smallest_without(q, centers.to(ctx.device), 1, own, ctx, dist))
+                    : knn_smallest(q, centers.to(ctx.device), 1, ctx, dist).values.select(1, 0);
   // Cosine: squared distance / 2 = 1 − max cos (unlike Knn's plain distance / 2).
   return metric == Metric::Cosine ? d.square() / 2 : d;
+}
+
+}  // namespace
+
+torch::Tensor kmeans_score(const torch::Tensor& queries, const torch::Tensor& centers,
+                           Metric metric, const RunContext& ctx, int64_t memory_budget_bytes) {
+  return kmeans_score_rows(metric_space(queries, metric, ctx), centers, {}, metric, ctx, memory_budget_bytes);
 }
 
 Kmeans::Kmeans(KmeansOptions opts) : GroupedBackend<KmeansCenters>(opts.sep_section), opts_(opts) {
@@ -151,6 +163,40 @@ KmeansCenters Kmeans::fit_group(const EmbedSet& group, const RunContext& ctx) {
 torch::Tensor Kmeans::score_group(const KmeansCenters& state, const EmbedSet& group,
                                   const RunContext& ctx) const {
   return kmeans_score(group.embed, state.centers, opts_.metric, ctx, opts_.fit.memory_budget_bytes);
+}
+
+// Target rows are centre rows (after the n_clusters source centres, in row order) and leave
+// themselves out; source rows meet centres, never themselves, so they score as usual.
+torch::Tensor Kmeans::score_group_loo(const KmeansCenters& state, const EmbedSet& group,
+                                      const RunContext& ctx) const {
+  const DomainRows d = split_domains(group, opts_.metric, ctx, "Kmeans");
+  const int64_t n_source = d.source_rows.size(0), n_target = d.target_rows.size(0), n = group.rows();
+  if (state.centers.size(0) != opts_.n_clusters + n_target) {
+    throw std::invalid_argument("Kmeans score_train_loo: train is not the set the backend was fitted on");
+  }
+  const int64_t budget = opts_.fit.memory_budget_bytes;
+  torch::Tensor out = torch::empty({n}, d.embed.options().dtype(torch::kFloat64));
+  out.index_copy_(0, d.source_rows,
+                  kmeans_score_rows(d.embed.index_select(0, d.source_rows), state.centers, {}, opts_.metric,
+                                    sub_context(ctx, 0, n_source, n), budget));
+  out.index_copy_(0, d.target_rows,
+                  kmeans_score_rows(d.embed.index_select(0, d.target_rows), state.centers,
+                                    torch::arange(opts_.n_clusters, opts_.n_clusters + n_target,
+                                                  d.target_rows.options()),
+                                    opts_.metric, sub_context(ctx, n_source, n, n), budget));
+  return out;
+}
+
+NamedTensors Kmeans::state_to_tensors(const KmeansCenters& state) const { return {{"centers", state.centers}}; }
+
+KmeansCenters Kmeans::state_from_tensors(const NamedTensors& group, const std::string& where) const {
+  detail::check_tensor_names(group, {"centers"}, where);
+  KmeansCenters state{detail::state_tensor(group, "centers", torch::kFloat32, 2, where)};
+  if (state.centers.size(0) < opts_.n_clusters) {
+    throw std::invalid_argument(where + ": \"centers\" has " + std::to_string(state.centers.size(0)) +
+                                " rows, fewer than n_clusters = " + std::to_string(opts_.n_clusters));
+  }
+  return state;
 }
 
 }  // namespace asd::backends

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "backends/backend.h"
 #include "backends/distance.h"
@@ -50,6 +51,10 @@ class Kmeans : public GroupedBackend<KmeansCenters> {
   KmeansCenters fit_group(const EmbedSet& group, const RunContext& ctx) override;
   torch::Tensor score_group(const KmeansCenters& state, const EmbedSet& group,
                             const RunContext& ctx) const override;
+  torch::Tensor score_group_loo(const KmeansCenters& state, const EmbedSet& group,
+                                const RunContext& ctx) const override;
+  NamedTensors state_to_tensors(const KmeansCenters& state) const override;
+  KmeansCenters state_from_tensors(const NamedTensors& group, const std::string& where) const override;
 
  private:
   KmeansOptions opts_;

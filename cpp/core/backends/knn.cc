@@ -51,27 +51,68 @@ KnnRefs Knn::fit_group(const EmbedSet& group, const RunContext& ctx) {
 
 torch::Tensor Knn::score_group(const KnnRefs& refs, const EmbedSet& group,
                                const RunContext& ctx) const {
-  const torch::Tensor queries = metric_space(group.embed, opts_.metric, ctx);
+  return score_rows(refs, metric_space(group.embed, opts_.metric, ctx), {}, {}, ctx);
+}
 
+torch::Tensor Knn::score_rows(const KnnRefs& refs, const torch::Tensor& queries, const torch::Tensor& own_source,
+                              const torch::Tensor& own_target, const RunContext& ctx) const {
   DistanceOptions dist;
   dist.memory_budget_bytes = opts_.memory_budget_bytes;
   const int64_t n = queries.size(0);
   const bool with_target = refs.target.defined();
   const int64_t split = with_target ? n / 2 : n;  // progress: source pass, then target pass
 
-  torch::Tensor score = knn_smallest(queries, refs.source.to(ctx.device), opts_.n_neighbors_so,
-                                     sub_context(ctx, 0, split, n), dist)
-                            .values.mean(1);
+  auto mean_distance = [&](const torch::Tensor& ref, int64_t k, const torch::Tensor& own, const RunContext& sub) {
+    if (own.defined()) return mean_or_inf(knn_smallest_without(queries, ref.to(ctx.device), k, own, sub, dist));
+    return knn_smallest(queries, ref.to(ctx.device), k, sub, dist).values.mean(1);
+  };
+  torch::Tensor score = mean_distance(refs.source, opts_.n_neighbors_so, own_source, sub_context(ctx, 0, split, n));
   if (with_target) {
     const torch::Tensor d_target =
-        knn_smallest(queries, refs.target.to(ctx.device), opts_.n_neighbors_ta,
-                     sub_context(ctx, split, n, n), dist)
-            .values.mean(1);
+        mean_distance(refs.target, opts_.n_neighbors_ta, own_target, sub_context(ctx, split, n, n));
     score = torch::minimum(score, d_target);
   }
   // Cosine mode reports ‖â − b̂‖ / 2, in [0, 1].
   if (opts_.metric == Metric::Cosine) score = score / 2;
   return score;
+}
+
+// Source rows leave themselves out of S, target rows out of T (the original target rows lead T,
+// SMOTE's synthetic rows follow and stay); the other domain's set is used whole.
+torch::Tensor Knn::score_group_loo(const KnnRefs& refs, const EmbedSet& group, const RunContext& ctx) const {
+  const DomainRows d = split_domains(group, opts_.metric, ctx, "Knn");
+  const int64_t n_source = d.source_rows.size(0), n_target = d.target_rows.size(0);
+  if (n_source != refs.source.size(0) || (refs.target.defined() && n_target > refs.target.size(0))) {
+    throw std::invalid_argument("Knn score_train_loo: train is not the set the backend was fitted on");
+  }
+  const auto own = [&](int64_t n) { return torch::arange(n, d.source_rows.options()); };
+  torch::Tensor out = torch::empty({group.rows()}, d.embed.options().dtype(torch::kFloat64));
+  const int64_t n = group.rows();
+  out.index_copy_(0, d.source_rows,
+                  score_rows(refs, d.embed.index_select(0, d.source_rows), own(n_source), {},
+                             sub_context(ctx, 0, n_source, n)));
+  out.index_copy_(0, d.target_rows,
+                  score_rows(refs, d.embed.index_select(0, d.target_rows), {},
+                             refs.target.defined() ? own(n_target) : torch::Tensor(),
+                             sub_context(ctx, n_source, n, n)));
+  return out;
+}
+
+NamedTensors Knn::state_to_tensors(const KnnRefs& refs) const {
+  NamedTensors out{{"source", refs.source}};
+  if (refs.target.defined()) out["target"] = refs.target;
+  return out;
+}
+
+KnnRefs Knn::state_from_tensors(const NamedTensors& group, const std::string& where) const {
+  detail::check_tensor_names(group, {"source", "target"}, where);
+  KnnRefs refs;
+  refs.source = detail::state_tensor(group, "source", torch::kFloat32, 2, where);
+  refs.target = detail::state_tensor(group, "target", torch::kFloat32, 2, where, /*required=*/false);
+  if (refs.target.defined() && opts_.n_neighbors_ta <= 0) {
+    throw std::invalid_argument(where + ": has a \"target\" tensor but n_neighbors_ta <= 0 scores source only");
+  }
+  return refs;
 }
 
 }  // namespace asd::backends

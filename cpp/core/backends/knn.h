@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "backends/backend.h"
 #include "backends/distance.h"
@@ -34,8 +35,16 @@ class Knn : public GroupedBackend<KnnRefs> {
   KnnRefs fit_group(const EmbedSet& group, const RunContext& ctx) override;
   torch::Tensor score_group(const KnnRefs& refs, const EmbedSet& group,
                             const RunContext& ctx) const override;
+  torch::Tensor score_group_loo(const KnnRefs& refs, const EmbedSet& group,
+                                const RunContext& ctx) const override;
+  NamedTensors state_to_tensors(const KnnRefs& refs) const override;
+  KnnRefs state_from_tensors(const NamedTensors& group, const std::string& where) const override;
 
  private:
+  // The score formula for rows already in the backend's space; a defined own_source / own_target
+  // leaves ref own[i] of that set out for row i (leave-one-out).
+  torch::Tensor score_rows(const KnnRefs& refs, const torch::Tensor& queries, const torch::Tensor& own_source,
+                           const torch::Tensor& own_target, const RunContext& ctx) const;
   torch::Tensor oversample_target(const torch::Tensor& embed, const torch::Tensor& source_rows,
                                   const torch::Tensor& target, const RunContext& ctx) const;
   KnnOptions opts_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "backends/backend.h"
 #include "backends/distance.h"
@@ -32,8 +33,16 @@ class KnnRescale : public GroupedBackend<KnnRescaleRefs> {
   KnnRescaleRefs fit_group(const EmbedSet& group, const RunContext& ctx) override;
   torch::Tensor score_group(const KnnRescaleRefs& refs, const EmbedSet& group,
                             const RunContext& ctx) const override;
+  torch::Tensor score_group_loo(const KnnRescaleRefs& refs, const EmbedSet& group,
+                                const RunContext& ctx) const override;
+  NamedTensors state_to_tensors(const KnnRescaleRefs& refs) const override;
+  KnnRescaleRefs state_from_tensors(const NamedTensors& group, const std::string& where) const override;
 
  private:
+  // The score formula for rows already in the backend's space; a defined `own` leaves ref own[i]
+  // out for row i (leave-one-out; the scale constants stay as fitted).
+  torch::Tensor score_rows(const KnnRescaleRefs& refs, const torch::Tensor& queries, const torch::Tensor& own,
+                           const RunContext& ctx) const;
   KnnRescaleOptions opts_;
 };
 

@@ -1,0 +1,254 @@
+#include "audio/decode.h"
+
+#include <soxr.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+
+#include "audio/sndfile_io.h"
+#include "common/parallel.h"
+
+namespace asd::audio {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::fail;
+
+// Frames read per step once the first read (what `length` needs) has been made: the resampler
+// holds back its filter's look-ahead, so a few small top-ups finish the clip.
+constexpr int64_t kTopUpFrames = 1024;
+
+struct SoxrDeleter {
+  void operator()(soxr_t s) const { soxr_delete(s); }
+};
+using SoxrPtr = std::unique_ptr<std::remove_pointer_t<soxr_t>, SoxrDeleter>;
+
+// "WAV (Microsoft)" → "WAV": the short name the JS side shows.
+std::string major_name(int format) {
+  std::string name = detail::format_name(format & SF_FORMAT_TYPEMASK);
+  const size_t cut = name.find(" (");
+  return cut == std::string::npos ? name : name.substr(0, cut);
+}
+
+// Appends the mono reduction of `frames` interleaved frames to `mono`.
+void reduce_channels(const float* in, int64_t frames, int64_t channels, Channel channel, std::vector<float>& mono) {
+  const size_t base = mono.size();
+  mono.resize(base + static_cast<size_t>(frames));
+  float* out = mono.data() + base;
+  if (channels == 1 || channel != Channel::kMean) {
+    // mono passes through untouched, so 16-bit PCM stays exactly int16/32768 (as read_wav gives)
+    const int64_t c = channel == Channel::kFar ? 1 : 0;
+    for (int64_t i = 0; i < frames; ++i) out[i] = in[i * channels + c];
+    return;
+  }
+  for (int64_t i = 0; i < frames; ++i) {
+    double sum = 0;
+    for (int64_t c = 0; c < channels; ++c) sum += in[i * channels + c];
+    out[i] = static_cast<float>(sum / static_cast<double>(channels));
+  }
+}
+
+// Feeds n samples (in == nullptr: end of input) and appends what soxr releases to `out`.
+void resample_push(const std::string& path, soxr_t rs, const float* in, size_t n, double ratio,
+                   std::vector<float>& out) {
+  std::vector<float> buf(static_cast<size_t>(std::ceil(static_cast<double>(n) * ratio)) + 4096);
+  // soxr may hand back less than it could when `buf` is full: call again until it has nothing
+  // more for us (bounded, so a misbehaving resampler cannot spin).
+  for (int guard = 0; guard < 1000000; ++guard) {
+    size_t idone = 0, odone = 0;
+    const soxr_error_t err = soxr_process(rs, in, in ? n : 0, in ? &idone : nullptr, buf.data(), buf.size(), &odone);
+    if (err) fail(path, std::string("resampling failed (") + err + ")");
+    out.insert(out.end(), buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(odone));
+    if (in) {
+      in += idone;
+      n -= idone;
+      if (n == 0 && odone < buf.size()) return;
+    } else if (odone == 0) {
+      return;
+    }
+  }
+  fail(path, "resampling did not finish");
+}
+
+// A clip's opened handle: the only part that differs between a file and bytes in memory.
+struct Opened {
+  detail::MemoryFile memory;  // the cursor libsndfile reads buffers through (before `file`: outlives it)
+  detail::SndfilePtr file;
+  SF_INFO info{};
+  std::optional<std::string> shortfall;  // RIFF data chunk announcing more bytes than present
+};
+
+void open_path(const std::string& path, Opened& o) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) fail(path, "is a directory, not an audio file");
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) == 0 && !ec) fail(path, "empty file (0 bytes)");
+  o.file = detail::open_for_reading(path, o.info, "a readable audio file");
+  o.shortfall = detail::data_chunk_shortfall(path);
+}
+
+void open_buffer(const AudioBuffer& buffer, Opened& o) {
+  if (buffer.size <= 0) fail(buffer.name, "empty buffer (0 bytes)");
+  o.memory.data = buffer.data;
+  o.memory.size = buffer.size;
+  o.file = detail::open_memory_for_reading(buffer.name, o.memory, o.info, "a readable audio file");
+  o.shortfall = detail::data_chunk_shortfall(buffer.data, buffer.size);
+}
+
+// The body of decode_clip / decode_buffer once opened; problems throw "<name>: <problem>"
+// (caught by the caller).
+void decode_opened(const std::string& path, Opened& opened, const DecodeOptions& opts, DecodedClip& out) {
+  const SF_INFO& info = opened.info;
+  SNDFILE* file = opened.file.get();
+  out.sample_rate = info.samplerate;
+  out.channels = info.channels;
+  const bool known_length = info.frames != SF_COUNT_MAX;
+  out.frames = known_length ? info.frames : 0;
+  out.format = major_name(info.format);
+  if (info.samplerate <= 0) fail(path, "invalid sample rate " + std::to_string(info.samplerate) + " Hz");
+  if (info.channels <= 0) fail(path, "invalid channel count " + std::to_string(info.channels));
+  if (opts.channel == Channel::kFar && info.channels < 2) fail(path, "mono audio has no far channel");
+  if (opened.shortfall) fail(path, "truncated (" + *opened.shortfall + ")");
+  if (info.frames <= 0) fail(path, "no audio samples");
+
+  const bool resample = info.samplerate != opts.sample_rate;
+  const double ratio = static_cast<double>(opts.sample_rate) / info.samplerate;
+  // Input frames the clip needs before the resampler's look-ahead; never more than the file.
+  const double need = std::ceil(static_cast<double>(opts.length) / ratio);
+  int64_t want = static_cast<int64_t>(std::min(need, static_cast<double>(info.frames)));
+
+  SoxrPtr rs;
+  if (resample) {
+    soxr_error_t err = nullptr;
+    const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_VHQ, 0);
+    const soxr_runtime_spec_t runtime = soxr_runtime_spec(1);  // decode workers are the parallelism
+    rs.reset(soxr_create(info.samplerate, static_cast<double>(opts.sample_rate), 1, &err, &io, &quality, &runtime));
+    if (!rs || err) fail(path, std::string("cannot resample (") + (err ? err : "soxr_create failed") + ")");
+  }
+
+  const int64_t channels = info.channels;
+  std::vector<float> interleaved, mono, resampled;
+  int64_t read = 0;
+  while (true) {
+    want = std::min<int64_t>(want, info.frames - read);
+    sf_count_t got = 0;
+    if (want > 0) {
+      interleaved.resize(static_cast<size_t>(want * channels));
+      got = std::max<sf_count_t>(sf_readf_float(file, interleaved.data(), want), 0);
+    }
+    // libsndfile announced these frames: fewer means the file is cut off or damaged. (A stream
+    // of unknown length, e.g. an Ogg file without its last page, just ends.)
+    if (got < want && known_length) {
+      fail(path, "truncated or corrupt (read " + std::to_string(read + got) + " of " + std::to_string(info.frames) +
+                     " frames: " + sf_strerror(file) + ")");
+    }
+    const size_t first = mono.size();
+    reduce_channels(interleaved.data(), got, channels, opts.channel, mono);
+    read += got;
+    out.frames_read = read;
+    const bool eof = read >= info.frames || got < want;
+    if (!resample) break;  // `want` was exactly what the clip needs (or the whole file)
+    resample_push(path, rs.get(), mono.data() + first, static_cast<size_t>(got), ratio, resampled);
+    if (eof) resample_push(path, rs.get(), nullptr, 0, ratio, resampled);
+    if (eof || static_cast<int64_t>(resampled.size()) >= opts.length) break;
+    want = kTopUpFrames;
+  }
+  if (mono.empty()) fail(path, "no audio samples");
+  // Float and compressed data can hold anything: one NaN, inf or absurd value silently poisons
+  // every score downstream, so such a clip is refused, naming it. (Checked before resampling,
+  // where frame numbers still match the file.)
+  detail::check_samples(path, mono.data(), static_cast<int64_t>(mono.size()));
+
+  const std::vector<float>& clip = resample ? resampled : mono;
+  if (clip.empty()) fail(path, "no audio samples after resampling to " + std::to_string(opts.sample_rate) + " Hz");
+  out.wave = torch::empty({opts.length}, torch::kFloat32);
+  detail::tile_into(clip.data(), static_cast<int64_t>(clip.size()), out.wave.data_ptr<float>(), opts.length);
+}
+
+void check_options(const DecodeOptions& opts) {
+  if (opts.sample_rate <= 0) {
+    throw std::invalid_argument("decode: sample_rate must be positive, got " + std::to_string(opts.sample_rate));
+  }
+  if (opts.length <= 0) throw std::invalid_argument("decode: length must be positive, got " + std::to_string(opts.length));
+}
+
+// Opens with `open(Opened&)`, then decodes; every failure becomes an entry naming `name`.
+template <typename Open>
+DecodedClip decode_with(const std::string& name, const DecodeOptions& opts, Open open) {
+  DecodedClip out;
+  try {
+    Opened opened;
+    open(opened);
+    decode_opened(name, opened, opts, out);
+    out.ok = true;
+  } catch (const std::exception& e) {
+    // Our own failures already read "<name>: …"; anything else (e.g. out of memory) gets the name.
+    const std::string what = e.what();
+    out.error = what.rfind(name + ": ", 0) == 0 ? what : name + ": " + what;
+    out.wave = torch::Tensor();
+  }
+  return out;
+}
+
+// Decodes entries 0..n) with `decode_one` on `threads` threads and stacks the good clips.
+DecodedBatch gather(int64_t total, const DecodeOptions& opts, const RunContext& ctx, int threads,
+                    const std::function<DecodedClip(int64_t)>& decode_one) {
+  DecodedBatch batch;
+  batch.files.resize(static_cast<size_t>(total));
+  parallel_for(
+      total, threads <= 0 ? 2 : threads, [&](int64_t i) { batch.files[static_cast<size_t>(i)] = decode_one(i); }, ctx);
+
+  int64_t ok = 0;
+  for (const auto& f : batch.files) ok += f.ok ? 1 : 0;
+  batch.wave = torch::empty({ok, opts.length}, torch::kFloat32);
+  float* dst = batch.wave.data_ptr<float>();
+  for (auto& f : batch.files) {
+    if (!f.ok) continue;
+    std::copy_n(f.wave.data_ptr<float>(), opts.length, dst);
+    dst += opts.length;
+    f.wave = torch::Tensor();  // the row lives in batch.wave now
+  }
+  return batch;
+}
+
+}  // namespace
+
+Channel parse_channel(const std::string& name) {
+  if (name == "mean") return Channel::kMean;
+  if (name == "near") return Channel::kNear;
+  if (name == "far") return Channel::kFar;
+  throw std::invalid_argument("channel must be \"mean\", \"near\" or \"far\", got \"" + name + "\"");
+}
+
+DecodedClip decode_clip(const std::string& path, const DecodeOptions& opts) {
+  check_options(opts);
+  return decode_with(path, opts, [&](Opened& o) { open_path(path, o); });
+}
+
+DecodedClip decode_buffer(const AudioBuffer& buffer, const DecodeOptions& opts) {
+  check_options(opts);
+  return decode_with(buffer.name, opts, [&](Opened& o) { open_buffer(buffer, o); });
+}
+
+DecodedBatch decode_batch(const std::vector<std::string>& paths, const DecodeOptions& opts, const RunContext& ctx,
+                          int threads) {
+  check_options(opts);
+  return gather(static_cast<int64_t>(paths.size()), opts, ctx, threads,
+                [&](int64_t i) { return decode_clip(paths[static_cast<size_t>(i)], opts); });
+}
+
+DecodedBatch decode_buffers(const std::vector<AudioBuffer>& buffers, const DecodeOptions& opts, const RunContext& ctx,
+                            int threads) {
+  check_options(opts);
+  return gather(static_cast<int64_t>(buffers.size()), opts, ctx, threads,
+                [&](int64_t i) { return decode_buffer(buffers[static_cast<size_t>(i)], opts); });
+}
+
+}  // namespace asd::audio
