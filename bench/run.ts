@@ -9,7 +9,11 @@
  *      and the same networks in plain PyTorch (bench/reference/, Debian's python3-torch, as
  *      installed and with jemalloc) timed in the same run: ratios ours / PyTorch.
  *   5. BEATs-base / EAT-base frozen extraction clips/s (bench/pretrained.ts), batched vs one clip at a time.
- * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|visualize|pretrained[,…]]
+ *   6. `asdkit detect` clips/s of exported raw_spec and dis_spec_scac_trainable detectors vs the run's own
+ *      extract + score steps on the same 1 000 ten-second clips, with peak RSS (bench/detect.ts).
+ *   7. `asdkit serve` under autocannon load (requests/s, p50/p99) vs detector.score directly (bench/serve.ts).
+ *   8. grid cells per hour at --jobs 1 vs --jobs 2 (bench/grid.ts).
+ * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|visualize|pretrained|detect|serve|grid[,…]]
  *                      [-- --ref-steps N] (timed PyTorch steps/batches) [-- --no-ref] (skip PyTorch)
  */
 import { promises as fs } from 'node:fs';
@@ -20,6 +24,9 @@ import { fitScore, type EmbeddingSet } from '../src/backends/score.js';
 import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { native, setThreads } from '../src/native/index.js';
+import { benchDetect } from './detect.js';
+import { benchGrid } from './grid.js';
+import { benchServe } from './serve.js';
 import { benchPretrained } from './pretrained.js';
 import { benchTraining } from './train.js';
 import { benchVisualize } from './visualize.js';
@@ -28,7 +35,7 @@ import { median } from './util.js';
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 3 : 5;
 
-const SECTIONS = ['knn', 'extract', 'train', 'visualize', 'pretrained'] as const;
+const SECTIONS = ['knn', 'extract', 'train', 'visualize', 'pretrained', 'detect', 'serve', 'grid'] as const;
 /** `--only a,b` or `--only=a,b`: run just those sections (default: all). */
 function selectedSections(): Set<string> {
   const i = process.argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
@@ -193,3 +200,6 @@ if (only.has('extract')) await benchExtract();
 if (only.has('train')) await benchTraining({ quick, noRef: process.argv.includes('--no-ref'), refSteps: refSteps() });
 if (only.has('visualize')) await benchVisualize({ quick });
 if (only.has('pretrained')) await benchPretrained({ quick });
+if (only.has('detect')) await benchDetect({ quick });
+if (only.has('serve')) await benchServe({ quick });
+if (only.has('grid')) await benchGrid({ quick });

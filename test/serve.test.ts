@@ -163,7 +163,7 @@ test('a bearer token guards every route but /healthz', async (t) => {
 
 test('over a real socket: a client gone mid-upload leaves nothing queued; close answers every accepted request', async (t) => {
   const { detector, bytes, expected } = await setup;
-  const app = createServer({ detectors: { fan: detector }, maxBatch: 4, maxWaitMs: 200 });
+  const app = createServer({ detectors: { fan: detector }, maxBatch: 8, maxWaitMs: 1000 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as AddressInfo;
   const url = `http://127.0.0.1:${port}/v1/detectors/fan/score`;
@@ -192,7 +192,11 @@ test('over a real socket: a client gone mid-upload leaves nothing queued; close 
 
   // Requests in flight when close begins are all answered.
   const inFlight = Array.from({ length: 6 }, (_, i) => fetch(url, { method: 'POST', headers: { 'content-type': 'audio/wav' }, body: Buffer.from(bytes[i]) }));
-  await new Promise((r) => setTimeout(r, 50));
+  // Close once all six are accepted (waiting for their batch), whatever the machine's load.
+  for (let i = 0; i < 100; i++) {
+    if (metric((await app.inject('/metrics')).body, 'asdkit_queue_depth{detector="fan"}') === 6) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   await app.close();
   const answers = await Promise.all(inFlight);
   t.deepEqual(answers.map((r) => r.status), [200, 200, 200, 200, 200, 200]);

@@ -6,6 +6,7 @@ namespace asd::addon {
 
 JobCore::JobCore(Napi::Env env, const JobOptions& o)
     : device_(o.device),
+      lane_(o.lane.empty() ? o.device.str() : o.lane),
       deferred_(Napi::Promise::Deferred::New(env)),
       queue_(Napi::ThreadSafeFunction::New(env, Napi::Function(), "asdkit-job", 0, 1)),
       last_progress_(std::chrono::steady_clock::now() - std::chrono::seconds(1)) {
@@ -43,9 +44,9 @@ JobContext JobCore::context() {
   return ctx;
 }
 
-bool JobCore::acquire_slot() { return JobLimiter::instance().acquire(device_.str(), *token_); }
+bool JobCore::acquire_slot() { return JobLimiter::instance().acquire(lane_, *token_); }
 
-void JobCore::release_slot() { JobLimiter::instance().release(device_.str()); }
+void JobCore::release_slot() { JobLimiter::instance().release(lane_); }
 
 void JobCore::post(std::function<void(Napi::Env)> fn) {
   using Fn = std::function<void(Napi::Env)>;

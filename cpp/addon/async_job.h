@@ -38,6 +38,9 @@ struct JobOptions {
   Napi::Value on_event;             // gets each value the work emits
   torch::Device device = torch::kCPU;
   std::vector<Napi::Value> inputs;  // JS values whose memory the worker reads: kept alive
+  // The limiter lane (default: the device). Decoding takes its own lane so the next batch's
+  // decode can overlap the current batch's forward pass instead of queueing behind it.
+  std::string lane;
 };
 
 // What a job's work gets: the core's RunContext plus `emit`.
@@ -69,6 +72,7 @@ class JobCore : public std::enable_shared_from_this<JobCore> {
 
   std::shared_ptr<CancelToken> token_ = std::make_shared<CancelToken>();
   torch::Device device_;
+  std::string lane_;
   Napi::Promise::Deferred deferred_;
   Napi::ThreadSafeFunction queue_;
   Napi::FunctionReference on_progress_, on_event_;

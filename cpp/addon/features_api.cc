@@ -141,8 +141,9 @@ Napi::Value decoded_batch_to_js(Napi::Env e, audio::DecodedBatch& b) {
 }
 
 // decodeClips(paths, { sampleRate, length, channel?, ioThreads? }, onProgress?) → decoded_batch_to_js.
-// A file that fails is an entry with ok false, never a rejection. Decoding is CPU work: the job
-// takes the CPU slot and `wave` is on the CPU.
+// A file that fails is an entry with ok false, never a rejection. Decoding runs in the "decode"
+// lane of the job limiter (its `ioThreads` threads), beside the device's compute jobs; `wave` is
+// on the CPU.
 Napi::Value decode_clips_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto paths = strings_from_js(info[0], "paths");
@@ -151,6 +152,7 @@ Napi::Value decode_clips_js(const Napi::CallbackInfo& info) {
   const int threads = static_cast<int>(get_int(o, "ioThreads", 2));
   JobOptions jo;
   jo.on_progress = info[2];
+  jo.lane = "decode";
   return start_job<audio::DecodedBatch>(
       env, jo,
       [paths = std::move(paths), opts, threads](const JobContext& ctx) { return audio::decode_batch(paths, opts, ctx, threads); },
@@ -194,6 +196,7 @@ Napi::Value decode_buffers_js(const Napi::CallbackInfo& info) {
   const audio::DecodeOptions opts = decode_options_from_js(o);
   const int threads = static_cast<int>(get_int(o, "ioThreads", 2));
   jo.on_progress = info[2];
+  jo.lane = "decode";
   return start_job<audio::DecodedBatch>(
       env, jo,
       [buffers = std::move(buffers), opts, threads](const JobContext& ctx) {

@@ -14,6 +14,8 @@ import { demoCommand, doctorCommand, synthCommand } from './commands/misc.js';
 import { recipesCommand, runCommand } from './commands/run.js';
 import { reportCommand } from './commands/report.js';
 import { serveCommand } from './commands/serve.js';
+import { gridCommand } from './commands/grid.js';
+import { ensembleCommand } from './commands/ensemble.js';
 import { trainCommand } from './commands/train.js';
 import { wasInterrupted } from './progress.js';
 import { evaluateCommand, extractCommand, scoreCommand, tableCommand, visualizeCommand } from './commands/steps.js';
@@ -55,6 +57,8 @@ try {
     .command(detectCommand)
     .command(submissionCommand)
     .command(serveCommand)
+    .command(gridCommand)
+    .command(ensembleCommand)
     .command(pretrainedCommand)
     .command(importCheckpointCommand)
     .command(doctorCommand)

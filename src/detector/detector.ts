@@ -28,6 +28,8 @@ export interface ScoreOptions extends StepControl {
   sections?: ReadonlyArray<number | undefined>;
   /** Clips per native batch (default 64). */
   batchSize?: number;
+  /** After each batch, with the input range [from, to) now final in `r` (e.g. to write its rows). */
+  onBatch?: (from: number, to: number, r: DetectorScores) => void | Promise<void>;
 }
 
 /** One score per input, in input order. A file that could not be scored has a NaN score, decision 0 and an `errors` entry. */
@@ -133,6 +135,7 @@ export class Detector implements Disposable {
       const rows = Math.min(batch, n - at);
       const part = { data: wave.data.subarray(at * this.length, (at + rows) * this.length), shape: [rows, this.length] };
       await this.scoreWaves(part, sections.slice(at, at + rows), out, Array.from({ length: rows }, (_, i) => at + i), opts);
+      await opts.onBatch?.(at, at + rows, out);
       opts.onProgress?.(at + rows, n);
     }
     return out;
@@ -168,9 +171,17 @@ export class Detector implements Disposable {
   ): Promise<DetectorScores> {
     const out = emptyScores(names.length);
     out.files = [];
+    // The next batch decodes (its own limiter lane, its own threads) while this one is scored.
+    const start = (at: number) => {
+      const p = runJob(() => decode(at, Math.min(batch, names.length - at)), opts.signal);
+      p.catch(() => {}); // awaited below; a failure while an earlier batch is scored is not unhandled
+      return p;
+    };
+    let next = names.length > 0 ? start(0) : undefined;
     for (let at = 0; at < names.length; at += batch) {
       const chunk = names.slice(at, at + batch);
-      const r = await runJob(() => decode(at, chunk.length), opts.signal);
+      const r = await next!;
+      next = at + batch < names.length ? start(at + batch) : undefined;
       const okAt: number[] = []; // row r of r.wave is input okAt[r]
       const use: number[] = []; // rows to score (their section is known)
       const sections: number[] = [];
@@ -193,6 +204,7 @@ export class Detector implements Disposable {
         const wave = use.length === okAt.length ? r.wave : pickRows(r.wave, use);
         await this.scoreWaves(wave, sections, out, use.map((row) => okAt[row]), opts);
       }
+      await opts.onBatch?.(at, at + chunk.length, out);
       opts.onProgress?.(at + chunk.length, names.length);
     }
     return out;

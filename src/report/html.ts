@@ -17,7 +17,7 @@ export const esc = (s: string) =>
 
 const slug = (...parts: string[]) => parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('--');
 
-const CSS = `
+export const CSS = `
 body { font-family: system-ui, "DejaVu Sans", sans-serif; margin: 0 auto; max-width: 1400px; padding: 0 24px 48px; color: #1d1d1f; background: #fff; }
 h1 { margin: 24px 0 4px; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 40px; } h4 { margin: 20px 0 6px; }
 .meta, .note { color: #555; font-size: 14px; }

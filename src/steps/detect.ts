@@ -60,6 +60,14 @@ function formatRows(format: DetectFormat, paths: readonly string[], r: DetectorS
 
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
 
+/** Rows [from, to) of a result, as a result of their own. */
+function sliceScores(r: DetectorScores, from: number, to: number): DetectorScores {
+  return {
+    score: r.score.subarray(from, to), decision: r.decision.subarray(from, to), section: r.section.subarray(from, to),
+    threshold: r.threshold.subarray(from, to), norm: r.norm.subarray(from, to), errors: r.errors.slice(from, to), files: r.files?.slice(from, to),
+  };
+}
+
 /** The paths already in an output, after cutting off a last line that an interruption left half-written. */
 async function resumeFrom(file: string, format: DetectFormat): Promise<Set<string>> {
   let text = await fs.readFile(file, 'utf8');
@@ -126,27 +134,30 @@ export async function detect(o: DetectOptions): Promise<DetectResult> {
   const todo = o.paths.filter((p) => !done.has(p));
   result.skipped = o.paths.length - todo.length;
   const { sample_rate: rate, length, channel } = o.detector.manifest.audio;
-  try {
-    for (let at = 0; at < todo.length; at += batch) {
-      if (o.signal?.aborted) break;
-      const chunk = todo.slice(at, at + batch);
-      const r = await o.detector.score(chunk, { section: o.section, batchSize: batch, signal: o.signal, device: o.device });
-      await write(formatRows(format, chunk, r));
-      for (const [i, f] of (r.files ?? []).entries()) {
-        if (r.errors[i] !== undefined) continue;
-        for (const c of conversionsOf(f, rate, length, channel)) {
+  // Windows of several batches: inside one, the detector decodes the next batch while it scores
+  // this one; rows are written batch by batch as they become final.
+  const window = batch * 16;
+  const onBatch = async (chunk: readonly string[], base: number, from: number, to: number, r: DetectorScores) => {
+    await write(formatRows(format, chunk.slice(from, to), sliceScores(r, from, to)));
+    for (let i = from; i < to; i++) {
+      const f = r.files?.[i];
+      if (r.errors[i] !== undefined) result.failed++;
+      else {
+        result.scored++;
+        result.anomalous += r.decision[i];
+        for (const c of f ? conversionsOf(f, rate, length, channel) : []) {
           if (!result.conversions[c]) o.onNote?.(`${c} (first: ${chunk[i]})`);
           result.conversions[c] = (result.conversions[c] ?? 0) + 1;
         }
       }
-      for (let i = 0; i < chunk.length; i++) {
-        if (r.errors[i] !== undefined) result.failed++;
-        else {
-          result.scored++;
-          result.anomalous += r.decision[i];
-        }
-      }
-      o.onProgress?.(result.skipped + at + chunk.length, o.paths.length);
+    }
+    o.onProgress?.(result.skipped + base + to, o.paths.length);
+  };
+  try {
+    for (let at = 0; at < todo.length; at += window) {
+      if (o.signal?.aborted) break;
+      const chunk = todo.slice(at, at + window);
+      await o.detector.score(chunk, { section: o.section, batchSize: batch, signal: o.signal, onBatch: (from, to, r) => onBatch(chunk, at, from, to, r) });
     }
   } finally {
     await close();

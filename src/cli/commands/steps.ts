@@ -118,14 +118,15 @@ export const tableCommand: CommandModule<object, RunArgs & { metrics?: string[];
   builder: (y) =>
     runOptions(y)
       .option('metrics', { type: 'string', array: true, describe: 'metrics (default: official s_auc t_auc mix_auc)' })
-      .option('machine', { type: 'string', array: true, describe: 'limit the tables to these machines (default: the year\'s full list)' }) as unknown as Argv<
+      .option('machine', { type: 'string', array: true, describe: 'limit the tables to these machines (default: the run\'s machines if it was made for some, else the year\'s full list)' }) as unknown as Argv<
       RunArgs & { metrics?: string[]; machine?: string[] }
     >,
   handler: async (a) => {
     const { config: stepConfig } = await stepConfigFromArgs({ ...a, machine: undefined });
     const c = a.metrics ? { ...stepConfig, table: { metrics: a.metrics } } : stepConfig;
     printPreflight(await preflight(c, { steps: ['table'] }));
-    const r = await locked(c, () => table({ ...runIdsOf(c), metrics: c.table.metrics, machines: a.machine, overwrite: c.overwrite }));
+    // A run made for some machines only (its config.yaml says which) tables those, as `asdkit run` did.
+    const r = await locked(c, () => table({ ...runIdsOf(c), metrics: c.table.metrics, machines: a.machine ?? c.machines, overwrite: c.overwrite }));
     if (warnIfSkipped(r)) return;
     for (const w of r.warnings) console.error(`warning: ${w}`);
     console.log(r.written.length ? `wrote ${r.written.join(', ')}` : 'no table written');
