@@ -81,6 +81,38 @@ struct ScoreResult {
   std::vector<std::string> warnings;
 };
 
+backends::EmbedSet embed_set_on(const backends::EmbedSet& s, const torch::Device& device) {
+  return {s.embed.to(device), s.section.to(device), s.is_target.to(device)};
+}
+
+std::vector<backends::EmbedSet> queries_from_js(const Napi::Value& v) {
+  std::vector<backends::EmbedSet> queries;
+  auto arr = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < arr.Length(); ++i) queries.push_back(embed_set_from_js(arr.Get(i), "queries[" + std::to_string(i) + "]"));
+  return queries;
+}
+
+// Scores every query set with a fitted backend: (rows) float64 on the CPU each; progress over all rows.
+std::vector<torch::Tensor> score_queries(const backends::Backend& backend, const std::vector<backends::EmbedSet>& queries,
+                                         const JobContext& ctx) {
+  int64_t total = 0;
+  for (const auto& q : queries) total += q.rows();
+  std::vector<torch::Tensor> scores;
+  int64_t done = 0;
+  for (const auto& q : queries) {
+    RunContext sub = backends::sub_context(ctx, done, done + q.rows(), total);
+    scores.push_back(backend.score(embed_set_on(q, ctx.device), sub).to(torch::kCPU, torch::kFloat64).contiguous());
+    done += q.rows();
+  }
+  return scores;
+}
+
+Napi::Array scores_to_js(Napi::Env e, const std::vector<torch::Tensor>& scores) {
+  auto out = Napi::Array::New(e, scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) out.Set(static_cast<uint32_t>(i), tensor_to_js(e, scores[i]).Get("data"));
+  return out;
+}
+
 // backendScore(config, train, queries[], {device, memoryBudgetBytes}?, onProgress?)
 //   → {promise: { scores: Float64Array[], warnings }, cancel}
 Napi::Value backend_score_js(const Napi::CallbackInfo& info) {
@@ -91,9 +123,7 @@ Napi::Value backend_score_js(const Napi::CallbackInfo& info) {
   auto o = get_options(info, 3);
   auto backend = backend_from_js(info[0].As<Napi::Object>(), get_int(o, "memoryBudgetBytes", backends::kDefaultMemoryBudgetBytes));
   backends::EmbedSet train = embed_set_from_js(info[1], "train");
-  std::vector<backends::EmbedSet> queries;
-  auto arr = info[2].As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) queries.push_back(embed_set_from_js(arr.Get(i), "queries[" + std::to_string(i) + "]"));
+  std::vector<backends::EmbedSet> queries = queries_from_js(info[2]);
   JobOptions jo;
   jo.device = get_device(o);
   jo.on_progress = info[4];
@@ -101,36 +131,21 @@ Napi::Value backend_score_js(const Napi::CallbackInfo& info) {
   return start_job<ScoreResult>(
       env, jo,
       [backend, train, queries](const JobContext& ctx) {
-        auto on = [&](const backends::EmbedSet& s) {
-          return backends::EmbedSet{s.embed.to(ctx.device), s.section.to(ctx.device), s.is_target.to(ctx.device)};
-        };
-        int64_t total = 0;
-        for (const auto& q : queries) total += q.rows();
-        backend->fit(on(train), ctx);
+        backend->fit(embed_set_on(train, ctx.device), ctx);
         ScoreResult r;
-        int64_t done = 0;
-        for (const auto& q : queries) {
-          RunContext sub = backends::sub_context(ctx, done, done + q.rows(), total);
-          r.scores.push_back(backend->score(on(q), sub).to(torch::kCPU, torch::kFloat64).contiguous());
-          done += q.rows();
-        }
+        r.scores = score_queries(*backend, queries, ctx);
         r.warnings = backend->warnings;
         return r;
       },
       [](Napi::Env e, ScoreResult& r) -> Napi::Value {
         auto obj = Napi::Object::New(e);
-        auto scores = Napi::Array::New(e, r.scores.size());
-        for (size_t i = 0; i < r.scores.size(); ++i) scores.Set(static_cast<uint32_t>(i), tensor_to_js(e, r.scores[i]).Get("data"));
+        auto scores = scores_to_js(e, r.scores);
         auto warnings = Napi::Array::New(e, r.warnings.size());
         for (size_t i = 0; i < r.warnings.size(); ++i) warnings.Set(static_cast<uint32_t>(i), r.warnings[i]);
         obj.Set("scores", scores);
         obj.Set("warnings", warnings);
         return obj;
       });
-}
-
-backends::EmbedSet embed_set_on(const backends::EmbedSet& s, const torch::Device& device) {
-  return {s.embed.to(device), s.section.to(device), s.is_target.to(device)};
 }
 
 // NativeBackendState → core state: CPU tensors viewing the JS memory (keep `v` alive). Shapes and
@@ -232,9 +247,7 @@ Napi::Value backend_score_state_js(const Napi::CallbackInfo& info) {
   auto o = get_options(info, 3);
   auto backend = backend_from_js(info[0].As<Napi::Object>(), get_int(o, "memoryBudgetBytes", backends::kDefaultMemoryBudgetBytes));
   backends::BackendState state = backend_state_from_js(info[1]);
-  std::vector<backends::EmbedSet> queries;
-  auto arr = info[2].As<Napi::Array>();
-  for (uint32_t i = 0; i < arr.Length(); ++i) queries.push_back(embed_set_from_js(arr.Get(i), "queries[" + std::to_string(i) + "]"));
+  std::vector<backends::EmbedSet> queries = queries_from_js(info[2]);
   JobOptions jo;
   jo.device = get_device(o);
   jo.on_progress = info[4];
@@ -247,23 +260,13 @@ Napi::Value backend_score_state_js(const Napi::CallbackInfo& info) {
           for (auto& [name, tensor] : g) tensor = tensor.to(ctx.device);
         }
         backend->import_state(on_device);
-        int64_t total = 0;
-        for (const auto& q : queries) total += q.rows();
         ScoreResult r;
-        int64_t done = 0;
-        for (const auto& q : queries) {
-          RunContext sub = backends::sub_context(ctx, done, done + q.rows(), total);
-          r.scores.push_back(
-              backend->score(embed_set_on(q, ctx.device), sub).to(torch::kCPU, torch::kFloat64).contiguous());
-          done += q.rows();
-        }
+        r.scores = score_queries(*backend, queries, ctx);
         return r;
       },
       [](Napi::Env e, ScoreResult& r) -> Napi::Value {
         auto obj = Napi::Object::New(e);
-        auto scores = Napi::Array::New(e, r.scores.size());
-        for (size_t i = 0; i < r.scores.size(); ++i) scores.Set(static_cast<uint32_t>(i), tensor_to_js(e, r.scores[i]).Get("data"));
-        obj.Set("scores", scores);
+        obj.Set("scores", scores_to_js(e, r.scores));
         return obj;
       });
 }

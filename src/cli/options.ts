@@ -11,7 +11,7 @@ import { CONFIG_FILE, findRunConfig, parseSeed, readRunConfig, runConfigSchema, 
 
 export function runOptions<T>(y: Argv<T>) {
   return y
-    .option('dcase', { type: 'string', demandOption: true, describe: 'DCASE edition (dcase2020 … dcase2025)' })
+    .option('dcase', { type: 'string', demandOption: true, describe: 'DCASE edition (dcase2020 … dcase2026)' })
     .option('recipe', { type: 'string', describe: 'step commands: the recipe of a run that has no config.yaml yet (see `asdkit recipes`; an existing run\'s config.yaml names its own); `run` and `train` take the recipe as their argument, and a different --recipe is an error' })
     .option('data-dir', { type: 'string', describe: 'folder holding formatted/<dcase>/raw (default: data)' })
     .option('result-dir', { type: 'string', describe: 'result root (default: results)' })

@@ -22,7 +22,7 @@ export interface Archive {
 interface Group {
   role: ArchiveRole;
   record: string;
-  /** `records` for the two 2024 evaluation records and for 2025 (the URLs their sources give). */
+  /** `records` for the two 2024 evaluation records and for 2025/2026 (the URLs their sources give). */
   kind?: 'record' | 'records';
   machines: readonly string[];
   file: (m: string) => string;
@@ -46,6 +46,15 @@ const REVISED_2024 = new Set(['3DPrinter', 'RoboticArm']);
  */
 const M2025_DEV = ['ToyCar', 'ToyTrain', 'bearing', 'fan', 'gearbox', 'slider', 'valve'];
 const M2025_EVAL = ['ToyRCCar', 'ToyPet', 'HomeCamera', 'AutoTrash', 'Polisher', 'ScrewFeeder', 'BandSealer', 'CoffeeGrinder'];
+
+/**
+ * 2026 (beyond ASDKit), as in the organisers' datasets/download_path_2026.yaml and
+ * data_download_2026{dev,add}.sh (nttcslab/dcase2023_task2_baseline_ae @ 9b64dc42) and the
+ * evaluation record 20437238. Dev ToyCar was re-released on 2026-04-09 as `dev_ToyCar_r2.zip`
+ * (it still unpacks to `ToyCar/`); the first `dev_ToyCar.zip` is not used.
+ */
+const M2026_DEV = ['ToyCar', 'ToyCarEmu', 'bearingEmu', 'fan', 'gearboxEmu', 'sliderEmu', 'valveEmu'];
+const M2026_EVAL = ['ToyDrone', 'ToothBrush', 'SewingMachine', 'BlowerDustCollector', 'Sander'];
 
 const TABLE: Readonly<Record<Dcase, readonly Group[]>> = {
   dcase2020: [
@@ -80,6 +89,11 @@ const TABLE: Readonly<Record<Dcase, readonly Group[]>> = {
     { role: 'dev', record: '15097779', kind: 'records', machines: M2025_DEV, file: (m) => `dev_${m}.zip` },
     { role: 'eval_train', record: '15392814', kind: 'records', machines: M2025_EVAL, file: (m) => `eval_data_${m}_train.zip` },
     { role: 'eval_test', record: '15519362', kind: 'records', machines: M2025_EVAL, file: (m) => `eval_data_${m}_test.zip` },
+  ],
+  dcase2026: [
+    { role: 'dev', record: '19336329', kind: 'records', machines: M2026_DEV, file: (m) => `dev_${m}${m === 'ToyCar' ? '_r2' : ''}.zip` },
+    { role: 'eval_train', record: '20151556', kind: 'records', machines: M2026_EVAL, file: (m) => `eval_data_${m}_train.zip` },
+    { role: 'eval_test', record: '20437238', kind: 'records', machines: M2026_EVAL, file: (m) => `eval_data_${m}_test.zip` },
   ],
 };
 

@@ -4,15 +4,19 @@
  */
 
 /**
- * Editions every step supports: ASDKit's 2020–2024, and 2025 (beyond ASDKit; its data and
- * official score are described in README "DCASE 2025").
+ * Editions every step supports: ASDKit's 2020–2024, and 2025 and 2026 (beyond ASDKit; their data
+ * and official scores are described in README "DCASE 2025" / "DCASE 2026").
  */
-export const DCASE_YEARS = ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2023', 'dcase2024', 'dcase2025'] as const;
+export const DCASE_YEARS = ['dcase2020', 'dcase2021', 'dcase2022', 'dcase2023', 'dcase2024', 'dcase2025', 'dcase2026'] as const;
 export type Dcase = (typeof DCASE_YEARS)[number];
 export type SplitDE = 'dev' | 'eval';
 export type SplitTT = 'train' | 'test';
 
-/** Longest clip of each edition in seconds (the `sec` a `dcase202x` string stands for). */
+/**
+ * Longest clip of each edition in seconds (the `sec` a `dcase202x` string stands for): ASDKit
+ * tiles/crops every clip to it. 2026 mixes 6, 10, 11–12 and 16 s clips and which evaluation
+ * machine is the 16 s one is unknown (README "DCASE 2026"), so `dcase2026` is the longest, 16 s.
+ */
 export const CLIP_SECONDS: Readonly<Record<string, number>> = {
   dcase2020: 11.0,
   dcase2021: 10.0,
@@ -20,7 +24,31 @@ export const CLIP_SECONDS: Readonly<Record<string, number>> = {
   dcase2023: 18.0,
   dcase2024: 12.0,
   dcase2025: 12.0,
+  dcase2026: 16.0,
 };
+
+/**
+ * Clip length per machine type where the year mixes lengths (2026 only), from WAV-header counts in
+ * third-party sources (README "DCASE 2026"). Dev ToyCar is 11 s in one source and 12 s in another:
+ * 12 so that nothing is cropped. Evaluation machines other than ToothBrush are 10 or 16 s, not
+ * known which: absent. Informational (synthetic data, checks): a configured `extract.sec` /
+ * `datamodule.sec` always wins, and `sec: dcase2026` means the year's longest (CLIP_SECONDS).
+ */
+const MACHINE_SECONDS: Readonly<Partial<Record<string, Readonly<Record<string, number>>>>> = {
+  dcase2026: {
+    ToyCar: 12, ToyCarEmu: 12, bearingEmu: 10, fan: 10, gearboxEmu: 10, sliderEmu: 10, valveEmu: 10,
+    ToothBrush: 6,
+  },
+};
+
+/**
+ * Known clip length (seconds) of one machine type of a year whose lengths differ per machine, or
+ * undefined (lengths not per machine, or unknown: then the year's longest, CLIP_SECONDS, applies).
+ */
+export function machineSeconds(dcase: string, machine: string): number | undefined {
+  const table = MACHINE_SECONDS[dcase];
+  return table && Object.hasOwn(table, machine) ? table[machine] : undefined;
+}
 
 export const SAMPLE_RATE = 16000;
 
@@ -52,6 +80,11 @@ const MACHINES: Readonly<Record<Dcase, Readonly<Record<SplitDE, readonly string[
   dcase2025: {
     dev: ['bearing', 'fan', 'gearbox', 'slider', 'ToyCar', 'ToyTrain', 'valve'],
     eval: ['AutoTrash', 'BandSealer', 'CoffeeGrinder', 'HomeCamera', 'Polisher', 'ScrewFeeder', 'ToyPet', 'ToyRCCar'],
+  },
+  // The organisers' machine_type_2026_{dev,eval}.yaml; "Emu" is part of the type name (README).
+  dcase2026: {
+    dev: ['ToyCar', 'ToyCarEmu', 'bearingEmu', 'fan', 'gearboxEmu', 'sliderEmu', 'valveEmu'],
+    eval: ['BlowerDustCollector', 'Sander', 'SewingMachine', 'ToothBrush', 'ToyDrone'],
   },
 };
 
@@ -97,7 +130,7 @@ export function recipeMachines(dcase: Dcase): string[] {
   });
 }
 
-/** The subset a machine belongs to in 2023–2025 (decided by machine type). */
+/** The subset a machine belongs to in 2023–2026 (decided by machine type). */
 export function subsetOfMachine(dcase: Dcase, machine: string): SplitDE | undefined {
   if (MACHINES[dcase].dev.includes(machine)) return 'dev';
   if (MACHINES[dcase].eval.includes(machine)) return 'eval';
@@ -114,7 +147,7 @@ export function oneSectionPerMachine(dcase: Dcase): boolean {
 
 /**
  * Official sections of a split for one machine (spec §3.2): 2020 machine IDs; 2021/2022
- * sections 0–2 / 3–5; 2023–2025 section 0 for machines of that subset.
+ * sections 0–2 / 3–5; 2023–2026 section 0 for machines of that subset.
  */
 export function officialSections(dcase: Dcase, machine: string, split: SplitDE): readonly number[] {
   switch (dcase) {

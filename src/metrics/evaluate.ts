@@ -109,6 +109,8 @@ const OFFICIAL_SUBMETRICS: Record<Dcase, readonly DomainMetric[]> = {
   dcase2023: ['smix_auc', 'tmix_auc', 'mix_pauc'],
   dcase2024: ['smix_auc', 'tmix_auc', 'mix_pauc'],
   dcase2025: ['smix_auc', 'tmix_auc', 'mix_pauc'],
+  // The 2026 evaluator scores exactly as 2024's (README "DCASE 2026").
+  dcase2026: ['smix_auc', 'tmix_auc', 'mix_pauc'],
 };
 
 /** An aggregate column: its name and the metric columns it pools, in pooling order. */

@@ -4,7 +4,7 @@
  * text escaped). Each value carries the exact numbers and seeds in its tooltip; a recipe row
  * links to the report page of each seed's run where one exists.
  */
-import { CSS, esc } from './html.js';
+import { esc, pageHead } from './html.js';
 
 export interface GridHtmlCell {
   /** Shown text, e.g. `80.9 ± 1.2`. */
@@ -42,17 +42,7 @@ export function gridHtml(o: { name: string; sections: GridHtmlSection[]; warning
       `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${rows.join('')}</tbody></table></div></section>`
     );
   };
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>asdkit grid — ${esc(o.name)}</title>
-<style>${CSS}</style>
-</head>
-<body>
+  return `${pageHead(`asdkit grid — ${o.name}`)}
 <header><h1>Grid ${esc(o.name)}</h1>
 <p class="meta">mean ± sample std over seeds of each run's <code>total</code> · generated ${esc(generated.toISOString())} by asdkit grid table</p></header>
 ${o.warnings.length ? `<section class="problems"><h2>Warnings</h2><ul>${o.warnings.map((w) => `<li>${esc(w)}</li>`).join('')}</ul></section>` : ''}

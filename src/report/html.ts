@@ -17,7 +17,7 @@ export const esc = (s: string) =>
 
 const slug = (...parts: string[]) => parts.map((p) => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('--');
 
-export const CSS = `
+const CSS = `
 body { font-family: system-ui, "DejaVu Sans", sans-serif; margin: 0 auto; max-width: 1400px; padding: 0 24px 48px; color: #1d1d1f; background: #fff; }
 h1 { margin: 24px 0 4px; } h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 40px; } h4 { margin: 20px 0 6px; }
 .meta, .note { color: #555; font-size: 14px; }
@@ -256,6 +256,21 @@ function modelSection(m: ModelResults): string {
   );
 }
 
+/** The start of a self-contained page (no external resources; images as data: URIs), up to <body>. */
+export function pageHead(title: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>${esc(title)}</title>
+<style>${CSS}</style>
+</head>
+<body>`;
+}
+
 export function reportHtml(r: RunResults, generated = new Date()): string {
   const title = `${r.version} · ${r.dcase} · seed ${r.seed}`;
   const nav = [
@@ -266,17 +281,7 @@ export function reportHtml(r: RunResults, generated = new Date()): string {
     }),
     ...(r.models.length ? ['<li><a href="#training">Training curves</a></li>'] : []),
   ];
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>asdkit report — ${esc(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
+  return `${pageHead(`asdkit report — ${title}`)}
 <header><h1>${esc(title)}</h1>
 <p class="meta">run name <b>${esc(r.name)}</b> · recipe version <b>${esc(r.version)}</b> · ${esc(r.dcase)} · seed ${esc(r.seed)} · folder <code>${esc(r.dir)}</code> · generated ${esc(generated.toISOString())} by asdkit</p></header>
 ${r.problems.length ? `<section class="problems"><h2>Problems</h2><ul>${r.problems.map((p) => `<li>${esc(p)}</li>`).join('')}</ul></section>` : ''}

@@ -39,7 +39,10 @@ export interface SubmissionFile {
   anomalous: number;
 }
 
-/** File stem of one machine and section, as the year's evaluator names it. */
+/**
+ * File stem of one machine and section, as the year's evaluator names it (2026, one section:
+ * `<machine>_section_00_test`, 200 rows per machine; README "DCASE 2026").
+ */
 export function submissionStem(dcase: Dcase, machine: string, section: number): string {
   const ss = String(section).padStart(2, '0');
   return dcase === 'dcase2020' ? `${machine}_id_${ss}` : `${machine}_section_${ss}_test`;

@@ -29,7 +29,7 @@ export const synthCommand: CommandModule<object, SynthArgs> = {
   describe: 'write a synthetic DCASE-style dataset (16 kHz WAV), formatted or as downloaded',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', default: 'dcase2023', describe: 'naming and layout conventions of this edition (dcase2020 … dcase2025)' })
+      .option('dcase', { type: 'string', default: 'dcase2023', describe: 'naming and layout conventions of this edition (dcase2020 … dcase2026)' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'writes <data-dir>/formatted/<dcase>/raw/... or <data-dir>/original/<dcase>/...' })
       .option('layout', {
         choices: SYNTH_LAYOUTS, default: 'formatted' as SynthLayout,
@@ -85,7 +85,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
   describe: 'synthesize a tiny dataset (kept and reused by a rerun), run raw_spec on it and print the official-score tables',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', default: 'dcase2023', describe: 'DCASE edition whose naming and machines the data imitates (dcase2020 … dcase2025)' })
+      .option('dcase', { type: 'string', default: 'dcase2023', describe: 'DCASE edition whose naming and machines the data imitates (dcase2020 … dcase2026)' })
       .option('data-dir', { type: 'string', default: path.join('demo', 'data'), describe: 'where the synthetic data goes (kept: a rerun reuses it)' })
       .option('result-dir', { type: 'string', default: path.join('demo', 'results'), describe: 'result root of the raw_spec run' })
       .option('device', { type: 'string', default: 'cpu', describe: 'cpu, cuda or cuda:N' })

@@ -1,15 +1,18 @@
 /**
- * Synthetic DCASE Task 2 dataset generator (16 kHz mono 16-bit WAV) with each edition's naming
- * conventions, so the toolkit can be demonstrated, tested and benchmarked without the real
- * (large, licensed) data. Two layouts:
+ * Synthetic DCASE Task 2 dataset generator (16 kHz 16-bit WAV, mono; 2026 two-channel) with each
+ * edition's naming conventions, so the toolkit can be demonstrated, tested and benchmarked
+ * without the real (large, licensed) data. Two layouts:
  * - `formatted`: `<dataDir>/formatted/<dcase>/raw/<machine>/{train,test}/<unified name>.wav`,
  *   ready for the recipes;
  * - `original`: `<dataDir>/original/<dcase>/{dev,eval}_data/raw/<machine>/...` as `asdkit
  *   download` leaves it, with real evaluation file names from the ground-truth lists, ready for
  *   `asdkit format` (see original.ts).
- * 2025 machine folders also get `supplemental/` clips. Every machine folder gets `faults.csv`:
- * the fault of each anomalous clip (`file` relative to the folder, `fault` an AnomalyKind), so
- * scores can be broken down by fault; no step reads it.
+ * 2025 machine folders also get `supplemental/` clips. 2026 clips are two-channel like the real
+ * ones: channel 0 the near microphone (the clip other years get), channel 1 a far one that hears
+ * the same machine sound FAR_MACHINE_DB quieter under FAR_AMBIENT_DB stronger ambient noise of
+ * its own, so the far channel alone is worth less. Clip lengths per machine: machineDefaultSeconds.
+ * Every machine folder gets `faults.csv`: the fault of each anomalous clip (`file` relative to
+ * the folder, `fault` an AnomalyKind), so scores can be broken down by fault; no step reads it.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -19,13 +22,16 @@ import { toCsv } from '../../util/csv.js';
 import { encodeWav16 } from '../wav.js';
 import { sourceFolders } from '../format.js';
 import { planOriginal } from './original.js';
-import { defaultCounts, defaultMachines, defaultSeconds, planMachine, speedFactor } from './plan.js';
+import { channelsOf, defaultCounts, defaultMachines, defaultSeconds, machineDefaultSeconds, planMachine, speedFactor } from './plan.js';
 import type { ClipCounts, PlannedClip, SynthSize } from './plan.js';
 import { Rng, hash32 } from '../../util/rng.js';
-import { ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, renderClip, soundClass } from './sound.js';
+import { ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, renderClip, renderParts, soundClass } from './sound.js';
 import type { AnomalyKind } from './sound.js';
 
-export { ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, defaultCounts, defaultMachines, defaultSeconds, planMachine, planOriginal };
+export {
+  ANOMALY_KINDS, SPECTRAL_ANOMALY_KINDS, TEMPORAL_ANOMALY_KINDS, channelsOf, defaultCounts, defaultMachines, defaultSeconds,
+  machineDefaultSeconds, planMachine, planOriginal,
+};
 export type { AnomalyKind, ClipCounts, PlannedClip, SynthSize };
 
 /**
@@ -58,7 +64,10 @@ export interface SynthOptions {
   trainPerSection?: { source: number; target: number };
   /** Per section × domain × label. */
   testPerSection?: number;
-  /** Clip length; tiny defaults to 2 s (the pipeline tiles/crops to the year's `sec`). */
+  /**
+   * Clip length of every machine; default machineDefaultSeconds (tiny 2 s; the pipeline
+   * tiles/crops to the year's `sec`).
+   */
   seconds?: number;
   /** 0 (anomalies sound normal) … 1 (obvious); the default gives a baseline official score ≈ 0.75. */
   anomalyStrength?: number;
@@ -95,21 +104,43 @@ function checkCount(what: string, n: number): void {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${what} must be a non-negative integer, got ${n}`);
 }
 
-/** Audio of one planned clip; a pure function of (seed, dcase, machine, clip name, settings). */
+/** Far microphone (2026 channel 1): machine sound attenuation and ambient noise boost, in dB. */
+export const FAR_MACHINE_DB = -12;
+export const FAR_AMBIENT_DB = 6;
+
+/**
+ * Audio of one planned clip; a pure function of (seed, dcase, machine, clip name, settings).
+ * `samples` holds `channels` interleaved channels (2 in 2026, else 1).
+ */
 export function synthClip(
   dcase: Dcase,
   machine: string,
   clip: PlannedClip,
   o: { seed: number; seconds: number; anomalyStrength: number; anomalies?: AnomalySet },
-): { samples: Float32Array; anomaly?: AnomalyKind } {
+): { samples: Float32Array; channels: number; anomaly?: AnomalyKind } {
   const rng = new Rng(hash32(o.seed, dcase, machine, clip.split, clip.name));
   const cls = soundClass(machine, clip.section, speedFactor(machine, clip.section, clip.speed), clip.mic, clip.domain === 'target');
   // Supplemental clips stand for the clean recordings: the machine without background noise.
   if (clip.split === 'supplemental') cls.ambient = 0;
   const anomaly = clip.label === 'anomaly' ? rng.pick(ANOMALY_SETS[o.anomalies ?? DEFAULT_ANOMALY_SET]) : undefined;
   const n = Math.round(o.seconds * SAMPLE_RATE);
-  const samples = renderClip(cls, rng, n, SAMPLE_RATE, anomaly && { kind: anomaly, strength: o.anomalyStrength });
-  return { samples, anomaly };
+  const fault = anomaly && { kind: anomaly, strength: o.anomalyStrength };
+  const channels = channelsOf(dcase);
+  if (channels === 1) return { samples: renderClip(cls, rng, n, SAMPLE_RATE, fault), channels, anomaly };
+  const { mix: near, ambient } = renderParts(cls, rng, n, SAMPLE_RATE, fault);
+  // The far microphone's ambient noise is its own (independent draw), FAR_AMBIENT_DB above the near one's.
+  const farRng = new Rng(hash32(o.seed, dcase, machine, clip.split, clip.name, 'far'));
+  let ambRms = 0;
+  for (let i = 0; i < n; i++) ambRms += ambient[i] * ambient[i];
+  ambRms = Math.sqrt(ambRms / Math.max(1, n));
+  const gMachine = 10 ** (FAR_MACHINE_DB / 20);
+  const gAmb = 10 ** (FAR_AMBIENT_DB / 20) * ambRms * Math.sqrt(3); // uniform noise of unit variance
+  const samples = new Float32Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    samples[2 * i] = near[i];
+    samples[2 * i + 1] = gMachine * (near[i] - ambient[i]) + gAmb * (2 * farRng.next() - 1);
+  }
+  return { samples, channels, anomaly };
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -161,8 +192,7 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
   checkCount('trainPerSection.source', counts.train.source);
   checkCount('trainPerSection.target', counts.train.target);
   checkCount('testPerSection', counts.test);
-  const seconds = o.seconds ?? defaultSeconds(dcase, size);
-  if (!(seconds > 0) || !Number.isFinite(seconds)) throw new Error(`seconds must be positive, got ${seconds}`);
+  if (o.seconds !== undefined && (!(o.seconds > 0) || !Number.isFinite(o.seconds))) throw new Error(`seconds must be positive, got ${o.seconds}`);
   const anomalyStrength = o.anomalyStrength ?? DEFAULT_ANOMALY_STRENGTH;
   if (!(anomalyStrength >= 0 && anomalyStrength <= 1)) throw new Error(`anomalyStrength must be in [0, 1], got ${anomalyStrength}`);
   const anomalies = o.anomalies ?? DEFAULT_ANOMALY_SET;
@@ -196,10 +226,11 @@ export async function synthesize(o: SynthOptions): Promise<SynthResult> {
       for (const { clip, file } of unit.clips) {
         o.signal?.throwIfAborted();
         if (failure) throw failure.error;
-        const { samples, anomaly } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength, anomalies });
+        const seconds = o.seconds ?? machineDefaultSeconds(dcase, unit.machine, size);
+        const { samples, channels, anomaly } = synthClip(dcase, unit.machine, clip, { seed, seconds, anomalyStrength, anomalies });
         if (anomaly) faults.push([file.split(path.sep).join('/'), anomaly]);
         const p: Promise<void> = fs
-          .writeFile(path.join(tmp, file), encodeWav16(samples, SAMPLE_RATE))
+          .writeFile(path.join(tmp, file), encodeWav16(samples, SAMPLE_RATE, channels))
           .then(() => {
             result.files++;
             o.onProgress?.(result.files, total);

@@ -3,7 +3,7 @@
  * §1.2, §2.2, §3): sections, domains, clip-id widths and attribute strings in the unified names.
  * Everything here is seed-independent; only the audio content depends on the seed.
  */
-import { CLIP_SECONDS, buildClipName, officialSections, oneSectionPerMachine, recipeMachines } from '../../dcase/index.js';
+import { CLIP_SECONDS, buildClipName, machineSeconds, officialSections, oneSectionPerMachine, recipeMachines } from '../../dcase/index.js';
 import type { Dcase, SplitTT } from '../../dcase/index.js';
 import type { FormattedSplit } from '../format.js';
 import { Rng, hash32 } from '../../util/rng.js';
@@ -55,6 +55,29 @@ export function defaultSeconds(dcase: Dcase, size: SynthSize): number {
   return size === 'tiny' ? 2 : CLIP_SECONDS[dcase];
 }
 
+/**
+ * Clip length of one machine: tiny 2 s; else the machine's known length (2026: machineSeconds),
+ * 10 s for a 2026 machine whose length is unknown (three of the four unknown ones are 10 s), else
+ * the year's length.
+ */
+export function machineDefaultSeconds(dcase: Dcase, machine: string, size: SynthSize): number {
+  if (size === 'tiny') return 2;
+  return machineSeconds(dcase, machine) ?? (dcase === 'dcase2026' ? 10 : CLIP_SECONDS[dcase]);
+}
+
+/** Channels of a year's clips: 2026 records near (channel 0) and far (channel 1) microphones. */
+export function channelsOf(dcase: Dcase): number {
+  return dcase === 'dcase2026' ? 2 : 1;
+}
+
+/**
+ * 2026 dev ToyCar and ToyCarEmu number their test clips with one running index (0000–0199) over
+ * the four domain × label cells; the other machines restart at 0000 per cell (README "DCASE 2026").
+ */
+function runningTestIds(dcase: Dcase, machine: string): boolean {
+  return dcase === 'dcase2026' && (machine === 'ToyCar' || machine === 'ToyCarEmu');
+}
+
 /** Three machines for tiny (dev and eval types from 2023, a `noAttribute` one from 2024); else all. */
 export function defaultMachines(dcase: Dcase, size: SynthSize): string[] {
   if (size !== 'tiny') return recipeMachines(dcase);
@@ -65,6 +88,7 @@ export function defaultMachines(dcase: Dcase, size: SynthSize): string[] {
     dcase2023: ['bandsaw', 'fan', 'ToyCar'],
     dcase2024: ['3DPrinter', 'fan', 'gearbox'],
     dcase2025: ['AutoTrash', 'bearing', 'fan'],
+    dcase2026: ['ToothBrush', 'ToyCar', 'fan'],
   };
   return tiny[dcase];
 }
@@ -95,6 +119,11 @@ function hidesAttribute(dcase: Dcase, machine: string, split: SplitTT): boolean 
   if (dcase === 'dcase2025') {
     if (['AutoTrash', 'Polisher', 'ScrewFeeder', 'ToyPet'].includes(machine)) return split === 'train';
     return ['bearing', 'slider', 'ToyTrain'].includes(machine);
+  }
+  if (dcase === 'dcase2026') {
+    // Train attribute strings as observed in the released file lists (README "DCASE 2026").
+    if (['SewingMachine', 'ToothBrush'].includes(machine)) return split === 'train';
+    return ['ToyCar', 'bearingEmu', 'sliderEmu', 'valveEmu'].includes(machine);
   }
   return false;
 }
@@ -149,7 +178,9 @@ export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): 
   const domains: Domain[] = dcase === 'dcase2020' ? ['source'] : ['source', 'target'];
   const idWidth = dcase === 'dcase2020' ? 8 : 4;
   const out: PlannedClip[] = [];
+  let cell = 0; // test cells added so far (running test ids)
   const add = (split: SplitTT, section: number, domain: Domain, label: Label, n: number) => {
+    const offset = split === 'test' && runningTestIds(dcase, machine) ? n * cell++ : 0;
     for (let i = 0; i < n; i++) {
       const { speed, mic } = conditionOf(machine, section, domain, i);
       // 2020 names and 2021 test names carry no attribute; some 2024/2025 names hide it.
@@ -159,7 +190,7 @@ export function planMachine(dcase: Dcase, machine: string, counts: ClipCounts): 
           : hidesAttribute(dcase, machine, split)
             ? 'noAttribute'
             : attrString(machine, speed, mic);
-      const clipId = String(i).padStart(idWidth, '0');
+      const clipId = String(offset + i).padStart(idWidth, '0');
       const name = buildClipName({ section, domain, split, label, clipId, attr });
       out.push({ split, section, domain, label, name, speed, mic });
     }

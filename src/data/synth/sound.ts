@@ -226,6 +226,17 @@ export interface Anomaly {
 
 /** Renders `n` samples of one clip of class `c`; `rng` supplies all per-clip randomness. */
 export function renderClip(c: SoundClass, rng: Rng, n: number, sr: number, anomaly?: Anomaly): Float32Array {
+  return renderParts(c, rng, n, sr, anomaly).mix;
+}
+
+/**
+ * Like renderClip (the same draws, so `mix` is byte for byte renderClip's), and also the ambient
+ * noise it contains, at the same final gain: `mix - ambient` is the machine sound alone, which a
+ * second, farther microphone hears attenuated under its own, stronger ambient noise.
+ */
+export function renderParts(
+  c: SoundClass, rng: Rng, n: number, sr: number, anomaly?: Anomaly,
+): { mix: Float32Array; ambient: Float32Array } {
   const a = anomaly?.strength ?? 0;
   const kind = anomaly?.kind;
   const dur = n / sr;
@@ -331,9 +342,17 @@ export function renderClip(c: SoundClass, rng: Rng, n: number, sr: number, anoma
   }
 
   // Level: random recording gain, then keep the peak below full scale.
-  scaleToRms(x, 0.08 * Math.exp(JITTER.gain * rng.gauss()));
+  const r0 = rms(x);
+  const level0 = 0.08 * Math.exp(JITTER.gain * rng.gauss());
+  scaleToRms(x, level0);
+  let gain = r0 > 0 ? level0 / r0 : 1; // what scaleToRms multiplied by
   let peak = 0;
   for (let i = 0; i < n; i++) peak = Math.max(peak, Math.abs(x[i]));
-  if (peak > 0.9) for (let i = 0; i < n; i++) x[i] *= 0.9 / peak;
-  return x;
+  if (peak > 0.9) {
+    for (let i = 0; i < n; i++) x[i] *= 0.9 / peak;
+    gain *= 0.9 / peak;
+  }
+  const ambPart = new Float32Array(n);
+  for (let i = 0; i < n; i++) ambPart[i] = gain * ambient * amb[i];
+  return { mix: x, ambient: ambPart };
 }
