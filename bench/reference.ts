@@ -1,7 +1,9 @@
 /**
- * The same-run PyTorch baseline of the training section: runs bench/reference/bench.py (our own
- * plain-PyTorch MultiResNet + SCAdaCos + Mixup, our own code after the spec's description) with Debian's python3-torch,
- * once with the allocator as installed (glibc malloc) and once with jemalloc preloaded.
+ * The same-run PyTorch baselines: bench/reference/bench.py for the training section (our own
+ * plain-PyTorch MultiResNet + SCAdaCos + Mixup, our own code after the spec's description) and
+ * bench/reference/raw_spec.py for the extract section (STFT + mel + mean pooling), run with
+ * Debian's python3-torch, once with the allocator as installed (glibc malloc) and once with
+ * jemalloc preloaded.
  *
  * Python: $ASDKIT_BENCH_PYTHON, else /usr/bin/python3 (Debian's, where python3-torch installs;
  * a pyenv python3 earlier on PATH would not have it), else python3.
@@ -12,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'bench.py');
+const RAW_SPEC_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'raw_spec.py');
 export const INSTALL_HINT = 'apt-get install -y python3-torch libjemalloc2';
 export const JEMALLOC_CONF = 'retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1';
 const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2'];
@@ -77,7 +80,6 @@ export function jemallocPath(): string | null {
 /** Runs the reference once (progress lines on our stderr); `jemalloc`: the library to preload. */
 export function runReference(python: string, opts: RefOptions, jemalloc?: string): RefResult {
   const args = [
-    SCRIPT,
     `--threads=${opts.threads}`,
     `--batch=${opts.batch}`,
     `--samples=${opts.samples}`,
@@ -86,6 +88,11 @@ export function runReference(python: string, opts: RefOptions, jemalloc?: string
     `--infer-steps=${opts.inferSteps}`,
     `--nets=${opts.nets.join(',')}`,
   ];
+  return runScript(python, SCRIPT, args, jemalloc) as RefResult;
+}
+
+/** Runs a reference script with the allocator as installed or with `jemalloc` preloaded; its last stdout line is JSON. */
+function runScript(python: string, script: string, args: string[], jemalloc?: string): unknown {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.LD_PRELOAD;
   delete env.MALLOC_CONF;
@@ -93,10 +100,42 @@ export function runReference(python: string, opts: RefOptions, jemalloc?: string
     env.LD_PRELOAD = jemalloc;
     env.MALLOC_CONF = JEMALLOC_CONF;
   }
-  const r = spawnSync(python, args, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  const r = spawnSync(python, [script, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
   if (r.error) throw r.error;
-  if (r.status !== 0) throw new Error(`${python} ${path.relative(process.cwd(), SCRIPT)} exited with ${r.status ?? r.signal}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as RefResult;
+  if (r.status !== 0) throw new Error(`${python} ${path.relative(process.cwd(), script)} exited with ${r.status ?? r.signal}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+}
+
+export interface RawSpecRefOptions {
+  /** Raw float32 file of `clips` × `samples` waveforms (row-major). */
+  waves: string;
+  clips: number;
+  samples: number;
+  /** Where the script writes its (clips × 128) float32 embeddings. */
+  out: string;
+  batch: number;
+  threads: number;
+  repeats: number;
+}
+
+export interface RawSpecRef extends Timing {
+  torch: string;
+  threads: number;
+  clipsPerS: number;
+}
+
+/** bench/reference/raw_spec.py: plain-PyTorch STFT + mel + time-mean pooling of in-memory clips. */
+export function runRawSpecReference(python: string, opts: RawSpecRefOptions, jemalloc?: string): RawSpecRef {
+  const args = [
+    `--waves=${opts.waves}`,
+    `--clips=${opts.clips}`,
+    `--samples=${opts.samples}`,
+    `--out=${opts.out}`,
+    `--batch=${opts.batch}`,
+    `--threads=${opts.threads}`,
+    `--repeats=${opts.repeats}`,
+  ];
+  return runScript(python, RAW_SPEC_SCRIPT, args, jemalloc) as RawSpecRef;
 }
 
 /** The count fields that differ between ours and the reference (empty: all equal). */

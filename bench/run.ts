@@ -22,7 +22,9 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fitScore, type EmbeddingSet } from '../src/backends/score.js';
 import { encodeWav16 } from '../src/data/wav.js';
-import { stftPoolFiles } from '../src/features/index.js';
+import { readWav, stftPool, stftPoolFiles } from '../src/features/index.js';
+import { stackWaves } from '../src/native/waves.js';
+import { INSTALL_HINT, JEMALLOC_CONF, jemallocPath, referencePython, referenceUnavailable, runRawSpecReference } from './reference.js';
 import { native, setThreads } from '../src/native/index.js';
 import { benchDetect } from './detect.js';
 import { benchGrid } from './grid.js';
@@ -176,10 +178,18 @@ async function benchLarge(): Promise<void> {
   );
 }
 
+/**
+ * raw_spec extraction (STFT 1024/512 → 128 HTK mels → time mean) of 10 s clips in batches of 64:
+ * ours from WAV files (decode included) and on the same clips already in memory, and the
+ * same-run PyTorch baseline bench/reference/raw_spec.py (plain torch.stft + mel matmul + mean on
+ * the same in-memory clips, as installed and with jemalloc), its embeddings checked against ours.
+ */
 async function benchExtract(): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-bench-'));
   const n = quick ? 32 : 128;
   const len = 16000 * 10;
+  const batch = 64;
+  const repeats = quick ? 2 : 3;
   const paths: string[] = [];
   for (let i = 0; i < n; i++) {
     const w = Float32Array.from({ length: len }, (_, k) => 0.3 * Math.sin((2 * Math.PI * (200 + i) * k) / 16000) + 0.05 * Math.sin(k * 0.37 * (i + 1)));
@@ -187,9 +197,50 @@ async function benchExtract(): Promise<void> {
     await fs.writeFile(p, encodeWav16(w, 16000));
     paths.push(p);
   }
-  const t = await timeIt(() => stftPoolFiles(paths, len), quick ? 2 : 3);
-  console.log(`raw_spec extraction (${n} × 10 s clips, batch 64): ${(n / t).toFixed(1)} clips/s (${(t * 1000).toFixed(0)} ms)`);
-  await fs.rm(dir, { recursive: true, force: true });
+  try {
+    const threads = native().info().numThreads;
+    const t = await timeIt(() => stftPoolFiles(paths, len, { batchSize: batch }), repeats);
+    console.log(`raw_spec extraction (${n} × 10 s clips, batch ${batch}, ${threads} threads; medians of ${repeats} after 1 warm-up):`);
+    console.log(`  ours, from files  ${(n / t).toFixed(1)} clips/s (${(t * 1000).toFixed(0)} ms; decode + STFT + mel + pooling)`);
+    // The decoded clips (16-bit quantised), so both sides below see exactly the same input.
+    const decoded = await Promise.all(paths.map((p) => readWav(p, len)));
+    const waves = stackWaves(decoded, 'bench');
+    const tMem = await timeIt(() => stftPool(waves, { batchSize: batch }), repeats);
+    const ours = (await stftPool(waves, { batchSize: batch })).data;
+    const oursPerS = n / tMem;
+    console.log(`  ours, in memory   ${oursPerS.toFixed(1)} clips/s (${(tMem * 1000).toFixed(0)} ms; frontendForward on the decoded clips)`);
+
+    const python = referencePython();
+    const why = referenceUnavailable(python);
+    if (why) {
+      console.log(`  PyTorch baseline  skipped: ${why}; install Debian's PyTorch with: ${INSTALL_HINT}`);
+      return;
+    }
+    const wavesFile = path.join(dir, 'waves.f32');
+    const outFile = path.join(dir, 'embed.f32');
+    await fs.writeFile(wavesFile, new Uint8Array(waves.data.buffer, waves.data.byteOffset, waves.data.byteLength));
+    const jemalloc = jemallocPath();
+    const runs: [string, string | undefined][] = [['as installed', undefined]];
+    if (jemalloc) runs.push(['jemalloc', jemalloc]);
+    for (const [label, lib] of runs) {
+      const r = runRawSpecReference(python, { waves: wavesFile, clips: n, samples: len, out: outFile, batch, threads, repeats }, lib);
+      const ref = new Float32Array((await fs.readFile(outFile)).buffer.slice(0));
+      let maxAbs = 0;
+      let maxRef = 0;
+      for (let i = 0; i < ref.length; i++) {
+        maxAbs = Math.max(maxAbs, Math.abs(ref[i] - ours[i]));
+        maxRef = Math.max(maxRef, Math.abs(ref[i]));
+      }
+      console.log(
+        `  PyTorch ${label.padEnd(12)} ${r.clipsPerS.toFixed(1)} clips/s (${(r.median * 1000).toFixed(0)} ms, ${(r.min * 1000).toFixed(0)}–${(r.max * 1000).toFixed(0)}; ` +
+          `torch ${r.torch}, ${r.threads} threads) → ours in memory ${(oursPerS / r.clipsPerS).toFixed(2)}×, from files ${(n / t / r.clipsPerS).toFixed(2)}× its clips/s ` +
+          `(embeddings ${ref.length === ours.length ? `max |diff| ${(maxAbs / maxRef).toExponential(1)} of max` : 'SIZE MISMATCH'})`,
+      );
+    }
+    if (jemalloc) console.log(`  (jemalloc = LD_PRELOAD=${jemalloc} MALLOC_CONF=${JEMALLOC_CONF}; PyTorch times whole passes in memory: torch.stft + mel matmul + mean)`);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 }
 
 const threads = setThreads(Number(process.env.ASDKIT_THREADS ?? 0));

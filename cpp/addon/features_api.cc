@@ -6,6 +6,7 @@
 #include "audio/wav.h"
 #include "extract/extract.h"
 #include "extract/stft_pool_frontend.h"
+#include "model_config.h"
 #include "surfaces.h"
 #include "tensor_bridge.h"
 
@@ -20,8 +21,9 @@ std::optional<double> get_optional_number(const Napi::Object& o, const char* key
   return get_number(o, key, 0);
 }
 
-// `{ type: 'stft_pool', pool, nFft, hopLength, nMels, power, fMin, fMax, useLog, temporalNorm }`
-std::shared_ptr<extract::Frontend> frontend_from_js(const Napi::Object& cfg) {
+// `{ type: 'stft_pool', pool, nFft, hopLength, nMels, power, fMin, fMax, useLog, temporalNorm }`;
+// `both`: the extraction's channel is "both" (two-channel waves embedded per channel, concatenated).
+std::shared_ptr<extract::Frontend> frontend_from_js(const Napi::Object& cfg, bool both, const features::SpectralSubtraction& sub) {
   const std::string type = get_string(cfg, "type", "");
   if (type != "stft_pool") fail(cfg.Env(), ErrorKind::kValue, "unknown frontend type \"" + type + "\" (available: stft_pool)");
   features::StftOptions o = features::StftPool::raw_spec_options();
@@ -34,7 +36,7 @@ std::shared_ptr<extract::Frontend> frontend_from_js(const Napi::Object& cfg) {
   o.n_mels = mels ? std::optional<int64_t>(static_cast<int64_t>(*mels)) : std::nullopt;
   o.use_log = get_bool(cfg, "useLog", o.use_log);
   o.temporal_norm = get_bool(cfg, "temporalNorm", o.temporal_norm);
-  return std::make_shared<extract::StftPoolFrontend>(get_string(cfg, "pool", "time_mean"), o);
+  return std::make_shared<extract::StftPoolFrontend>(get_string(cfg, "pool", "time_mean"), o, both, sub);
 }
 
 struct ExtractSetup {
@@ -47,7 +49,8 @@ ExtractSetup setup_from_js(const Napi::Object& o) {
   Napi::Value f = o.Get("frontend");
   if (!f.IsObject()) fail(o.Env(), ErrorKind::kType, "options.frontend must be an object");
   ExtractSetup s;
-  s.frontend = frontend_from_js(f.As<Napi::Object>());
+  s.opts.channel = channel_from_js(o);
+  s.frontend = frontend_from_js(f.As<Napi::Object>(), s.opts.channel == audio::Channel::kBoth, subtraction_from_js(o));
   s.opts.length = get_int(o, "length", s.opts.length);
   s.opts.batch_size = get_int(o, "batchSize", s.opts.batch_size);
   s.opts.io_threads = static_cast<int>(get_int(o, "ioThreads", s.opts.io_threads));
@@ -84,19 +87,20 @@ Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
       named_tensors_to_js);
 }
 
-// readWav(path, length, onProgress?) → float32 samples (cropped/tiled when length > 0). One
-// file: progress is (1, 1) once it is decoded.
+// readWav(path, length, onProgress?, {channel}?) → float32 samples (cropped/tiled when length > 0):
+// (L), or (2, L) for channel subtract/both. One file: progress is (1, 1) once it is decoded.
 Napi::Value read_wav_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsString()) fail(env, ErrorKind::kType, "readWav(path, length): path must be a string");
   std::string path = info[0].As<Napi::String>().Utf8Value();
   int64_t length = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int64Value() : 0;
+  const audio::Channel channel = channel_from_js(get_options(info, 3));
   JobOptions jo;
   jo.on_progress = info[2];
   return start_job<torch::Tensor>(
       env, jo,
-      [path, length](const JobContext& ctx) {
-        torch::Tensor w = audio::read_wav(path);
+      [path, length, channel](const JobContext& ctx) {
+        torch::Tensor w = audio::read_wav(path, channel);
         if (length > 0) w = audio::crop_or_tile(w, length);
         ctx.report(1, 1);
         return w;

@@ -39,7 +39,7 @@ class ClipModelWrap : public ModelWrap<Derived> {
  protected:
   using ModelWrap<Derived>::ModelWrap;
 
-  // trainEpoch({paths, labels, numClasses, length?}, {epoch, device, …}, onStep?) → {promise, cancel}
+  // trainEpoch({paths, labels, numClasses, length?, channel?}, {epoch, device, …}, onStep?) → {promise, cancel}
   Napi::Value train_epoch(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) fail(env, ErrorKind::kType, "trainEpoch(data, options): data must be an object");
@@ -50,6 +50,7 @@ class ClipModelWrap : public ModelWrap<Derived> {
     data->labels.assign(labels.data_ptr<int64_t>(), labels.data_ptr<int64_t>() + labels.numel());
     data->n_classes = get_int(d, "numClasses", 0);
     data->length = get_int(d, "length", this->clip_samples_);
+    data->channel = channel_from_js(d);
     data->validate();
     if (data->n_classes != n_classes_) {
       fail(env, ErrorKind::kValue, "data.numClasses (" + std::to_string(data->n_classes) + ") differs from the model's (" +
@@ -150,12 +151,14 @@ class AeModelWrap : public ModelWrap<AeModelWrap> {
     });
   }
 
-  // prepareVectors(paths, {ioThreads}, onProgress?) → {promise: {rows, dim}, cancel}: the
+  // prepareVectors(paths, {ioThreads, channel}, onProgress?) → {promise: {rows, dim}, cancel}: the
   // training table (train::training_vectors), kept by the model.
   Napi::Value prepare_vectors(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto paths = strings_from_js(info.Length() > 0 ? info[0] : env.Undefined(), "paths");
-    const int threads = static_cast<int>(get_int(get_options(info, 1), "ioThreads", train::LoaderOptions{}.io_threads));
+    const auto o = get_options(info, 1);
+    const int threads = static_cast<int>(get_int(o, "ioThreads", train::LoaderOptions{}.io_threads));
+    const audio::Channel channel = channel_from_js(o);
     JobOptions jo;
     jo.on_progress = info.Length() > 2 ? info[2] : env.Undefined();
     jo.inputs = {info.This()};
@@ -163,7 +166,9 @@ class AeModelWrap : public ModelWrap<AeModelWrap> {
     auto ae = ae_;
     return start_job<torch::Tensor>(
         env, jo,
-        [ae, paths = std::move(paths), threads, guard](const JobContext& ctx) mutable { return train::training_vectors(*ae, paths, threads, ctx); },
+        [ae, paths = std::move(paths), threads, channel, guard](const JobContext& ctx) mutable {
+          return train::training_vectors(*ae, paths, threads, ctx, channel);
+        },
         [this](Napi::Env e, torch::Tensor& table) -> Napi::Value {
           if (!disposed_) {
             vectors_ = table;  // on the JS thread, once the job has finished

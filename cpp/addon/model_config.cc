@@ -99,7 +99,26 @@ train::AeModelConfig ae_config_from_js(const Napi::Object& o) {
   c.stft.power = get_number(o, "power", c.stft.power);
   c.stft.f_min = get_number(o, "fMin", *c.stft.f_min);
   c.stft.f_max = get_number(o, "fMax", *c.stft.f_max);
+  c.subtract = subtraction_from_js(o);
   return c;
+}
+
+audio::Channel channel_from_js(const Napi::Object& o) {
+  const std::string name = get_string(o, "channel", "near");
+  if (name != "near" && name != "far" && name != "mean" && name != "subtract" && name != "both") {
+    fail(o.Env(), ErrorKind::kValue, "channel must be \"near\", \"far\", \"mean\", \"subtract\" or \"both\", got \"" + name + "\"");
+  }
+  return audio::parse_channel(name);
+}
+
+features::SpectralSubtraction subtraction_from_js(const Napi::Object& o) {
+  features::SpectralSubtraction s;
+  s.alpha = get_number(o, "channelAlpha", s.alpha);
+  s.floor = get_number(o, "channelFloor", s.floor);
+  if (!(s.alpha >= 0.0) || !(s.floor >= 0.0) || !(s.floor <= 1.0)) {
+    fail(o.Env(), ErrorKind::kValue, "channelAlpha must be >= 0 and channelFloor in [0, 1]");
+  }
+  return s;
 }
 
 bool bf16_from_js(const Napi::Object& o) {

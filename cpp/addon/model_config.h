@@ -5,6 +5,8 @@
 
 #include <napi.h>
 
+#include "audio/decode.h"
+#include "features/stft.h"
 #include "train/ae_model.h"
 #include "train/dis_model.h"
 #include "train/trainer.h"
@@ -21,5 +23,9 @@ train::AeModelConfig ae_config_from_js(const Napi::Object& o);
 train::TrainOptions train_options_from_js(const Napi::Object& o);
 // `precision`: "fp32" (default) or "bf16" (autocast on CUDA); true for bf16.
 bool bf16_from_js(const Napi::Object& o);
+// `channel`: "near" (default), "far", "mean", "subtract" or "both" (audio::Channel); else RangeError.
+audio::Channel channel_from_js(const Napi::Object& o);
+// `channelAlpha`, `channelFloor`: the spectral subtraction of channel "subtract" (absent: defaults).
+features::SpectralSubtraction subtraction_from_js(const Napi::Object& o);
 
 }  // namespace asd::addon

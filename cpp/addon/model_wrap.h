@@ -195,7 +195,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     return env.Undefined();
   }
 
-  // embedFiles(paths, {length, batchSize, ioThreads, device, precision}, onProgress?) → {promise, cancel}
+  // embedFiles(paths, {length, batchSize, ioThreads, channel, device, precision}, onProgress?) → {promise, cancel}
   Napi::Value embed_files(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto paths = strings_from_js(info.Length() > 0 ? info[0] : env.Undefined(), "paths");
@@ -208,6 +208,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     }
     eo.batch_size = get_int(o, "batchSize", eo.batch_size);
     eo.io_threads = static_cast<int>(get_int(o, "ioThreads", eo.io_threads));
+    eo.channel = channel_from_js(o);
     eo.bf16 = bf16_from_js(o);
     JobOptions jo;
     jo.device = get_device(o);

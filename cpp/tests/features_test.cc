@@ -473,7 +473,13 @@ static void test_wav(const fs::path& dir) {
     std::ofstream(stub, std::ios::binary) << head << "WAVEfm";
   }
   CHECK_THROWS(std::runtime_error, read_wav(p441), p441 + ": sample rate 44100 Hz, expected 16000 Hz", "");
-  CHECK_THROWS(std::runtime_error, read_wav(stereo), stereo + ": 2 channels, expected mono", "");
+  {
+    // Two channels are a choice, not an error (DCASE 2026): the default is the near one (channel 0).
+    const auto pcm = random_pcm(2000, 1);
+    std::vector<float> ch0;
+    for (size_t i = 0; i < pcm.size(); i += 2) ch0.push_back(pcm[i] / 32768.0f);
+    EXPECT(torch::equal(read_wav(stereo), torch::tensor(ch0)));
+  }
   CHECK_THROWS(std::runtime_error, read_wav(trunc), trunc + ": truncated or not a WAV file (", "32000 bytes");
   CHECK_THROWS(std::runtime_error, read_wav(text), text + ": truncated or not a WAV file (", "");
   CHECK_THROWS(std::runtime_error, read_wav(stub), stub + ": truncated or not a WAV file (", "");

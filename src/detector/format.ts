@@ -67,8 +67,8 @@ export const manifestSchema = z.object({
     sample_rate: z.number().int().positive(),
     /** Samples per clip: shorter clips are tiled, longer ones cropped (offset 0), as extraction does. */
     length: z.number().int().positive(),
-    /** How multi-channel audio becomes one channel. */
-    channel: z.enum(['mean', 'near', 'far']),
+    /** How multi-channel audio is read (the run's `channel`; subtract/both are not decodable by detectors yet). */
+    channel: z.enum(['mean', 'near', 'far', 'subtract', 'both']),
   }),
   frontend: frontendSchema,
   score: z.object({

@@ -56,7 +56,24 @@ export interface NativeFrontendConfig {
   temporalNorm?: boolean;
 }
 
-export interface NativeExtractOptions {
+/**
+ * Which channel(s) of a multi-channel clip the training/extraction reader takes: `near` (channel
+ * 0; the default, as the DCASE 2026 baseline), `far` (channel 1), `mean`, `subtract` (spectral
+ * subtraction of far from near in the STFT domain) or `both` (raw features only: one embedding per
+ * channel, concatenated). A mono clip is read as it is for near/mean; the others need two channels.
+ */
+export type ChannelMode = 'near' | 'far' | 'mean' | 'subtract' | 'both';
+
+/** The channel settings of a run as the addon reads them (absent: near; α 1.0 and floor 0.05 for subtract). */
+export interface NativeChannelOptions {
+  channel?: ChannelMode;
+  /** subtract: |X_near| − channelAlpha·|X_far| … */
+  channelAlpha?: number;
+  /** … floored at channelFloor·|X_near|. */
+  channelFloor?: number;
+}
+
+export interface NativeExtractOptions extends NativeChannelOptions {
   frontend: NativeFrontendConfig;
   length: number;
   batchSize?: number;
@@ -121,8 +138,11 @@ export interface NativeDecodeOptions {
   sampleRate: number;
   /** Samples per clip after resampling (> 0): shorter clips are tiled, longer ones cropped. */
   length: number;
-  /** Multi-channel input: `mean` of all channels (default), `near` (channel 0) or `far` (channel 1; an error for mono). */
-  channel?: 'mean' | 'near' | 'far';
+  /**
+   * Multi-channel input: `mean` of all channels (default), `near` (channel 0) or `far` (channel 1;
+   * an error for mono). The two-channel modes (subtract, both) are refused: this decoder makes mono clips.
+   */
+  channel?: ChannelMode;
   ioThreads?: number;
 }
 
@@ -207,6 +227,8 @@ export interface NativeTrainData {
   numClasses: number;
   /** Samples per training window (default: the model's secSamples). */
   length?: number;
+  /** Which channel(s) the loader reads (default near). */
+  channel?: ChannelMode;
 }
 
 export interface StepMetrics {
@@ -245,6 +267,9 @@ export interface NativeAeConfig {
   fMin?: number;
   fMax?: number;
   seed?: number;
+  /** Spectral subtraction of two-channel input (channel subtract). */
+  channelAlpha?: number;
+  channelFloor?: number;
 }
 
 /** What every native model handle has (cpp/addon/model_wrap.h); one job at a time per model. */
@@ -258,7 +283,7 @@ export interface NativeModelBase {
   loadState(tensors: TensorDict, optimizer?: { tensors: TensorDict; globalStep: number; options: NativeTrainOptions } | null, options?: { partial?: boolean }): void;
   /** One epoch; every `onStep` call happens before the promise settles. The AE ignores `data` (it trains on its prepared vectors). */
   trainEpoch(data: NativeTrainData | Record<string, never>, options: NativeTrainOptions & { epoch: number; device?: string }, onStep?: (m: StepMetrics) => void): NativeJob<NativeEpochResult>;
-  embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  embedFiles(paths: string[], options: { length?: number; batchSize?: number; ioThreads?: number; channel?: ChannelMode; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   embed(wave: TensorLike, options: { batchSize?: number; device?: string; precision?: Precision }, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   /**
    * Frees the module, optimiser state, vectors and frontend now and takes their bytes back from
@@ -272,7 +297,7 @@ export type NativeDisModel = NativeModelBase;
 
 export interface NativeAeModel extends NativeModelBase {
   /** Decodes whole clips and keeps their frame vectors as the training table. */
-  prepareVectors(paths: string[], options: { ioThreads?: number }, onProgress?: ProgressFn): NativeJob<{ rows: number; dim: number }>;
+  prepareVectors(paths: string[], options: { ioThreads?: number; channel?: ChannelMode }, onProgress?: ProgressFn): NativeJob<{ rows: number; dim: number }>;
 }
 
 export interface NativePretrainedModel extends NativeModelBase {
@@ -294,8 +319,8 @@ export interface NativeAddon {
   /** Returns the CPU allocator's cached blocks to the system. */
   releaseCpuCache(): void;
   checkDevice(spec: string): string;
-  /** One file; progress is (1, 1) once it is decoded. */
-  readWav(path: string, length: number, onProgress?: ProgressFn): NativeJob<TensorLike>;
+  /** One file; progress is (1, 1) once it is decoded. Shape [L], or [2, L] for channel subtract/both. */
+  readWav(path: string, length: number, onProgress?: ProgressFn, options?: { channel?: ChannelMode }): NativeJob<TensorLike>;
   extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   frontendForward(wave: TensorLike, options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   backendScore(

@@ -175,6 +175,16 @@ export const runConfigSchema = z
     /** Machines to run (default: the year's recipe list, limited to those present in data_dir). */
     machines: z.array(z.string()).optional(),
     overwrite: z.boolean().default(false),
+    /**
+     * Which microphone of two-channel clips (DCASE 2026: channel 0 near the machine, channel 1
+     * farther away) every step that decodes audio reads: `near` (the baseline's choice), `far`,
+     * `mean`, `subtract` (|X_near| − channel_alpha·|X_far| floored at channel_floor·|X_near|, in the
+     * STFT domain; raw_spec and the AE) or `both` (raw_spec: the two channels' embeddings side by
+     * side). Mono clips read as they are for near and mean; the others refuse them.
+     */
+    channel: z.enum(['near', 'far', 'mean', 'subtract', 'both']).default('near'),
+    channel_alpha: z.number().nonnegative().default(1.0),
+    channel_floor: z.number().min(0).max(1).default(0.05),
     extract: z
       .object({
         frontend: z.discriminatedUnion('type', [stftPoolSchema, restoreSchema, pretrainedFrontendSchema]),

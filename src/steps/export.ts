@@ -152,6 +152,8 @@ export async function exportDetector(o: ExportOptions): Promise<{ dir: string; m
   if ((await exists(out)) && !o.overwrite) throw new Error(`${out}: already exists (use --overwrite to replace it)`);
   const testScores = path.join(machineDir(runIdsOf(c), o.machine), 'test_score.csv');
   if (!(await exists(testScores))) throw new Error(`${testScores}: missing; a detector is exported from a finished run (run its score step for ${o.machine} first)`);
+  // The detector decoder (decodeClips) makes one-channel clips; two-channel modes need its two-row variant first.
+  if (c.channel === 'subtract' || c.channel === 'both') throw new Error(`channel ${c.channel}: detectors cannot be exported for this channel mode yet (near, far and mean can)`);
   const { frontend, model, length } = await frontendFor(c, o.machine);
   const scorer = await fitScorer(c, o.machine, o.backend, o);
 
@@ -177,7 +179,8 @@ export async function exportDetector(o: ExportOptions): Promise<{ dir: string; m
       dcase: c.dcase,
       machine: o.machine,
       run: { name: c.name, version: c.version, seed: c.seed, infer_ver: c.infer_ver },
-      audio: { sample_rate: SAMPLE_RATE, length, channel: 'mean' },
+      // The channel the run was trained and extracted with, so stereo input is scored alike.
+      audio: { sample_rate: SAMPLE_RATE, length, channel: c.channel },
       frontend,
       score: { column: scorer.column, backend: scorer.backend as DetectorManifest['score']['backend'], key: scorer.key },
       threshold: { method: o.thresholdMethod ?? 'gamma', quantile: o.thresholdQuantile ?? DEFAULT_QUANTILE, leave_one_out: scorer.leaveOneOut },

@@ -3,7 +3,7 @@ import { cropSamples, resolveSec, SAMPLE_RATE, type SplitTT } from '../dcase/ind
 import { listClips } from '../data/clips.js';
 import { croppedClipsWarning } from '../data/wav.js';
 import { writeNpz, type NpyArray } from '../io/npz.js';
-import { ensureThreads, native, runJob, type NativeFrontendConfig, type Precision, type TensorLike } from '../native/index.js';
+import { ensureThreads, native, runJob, type NativeChannelOptions, type NativeFrontendConfig, type Precision, type TensorLike } from '../native/index.js';
 import { checkFingerprint, clearFingerprint, EXTRACT_BATCH_SIZE, formattedDir, machineDir, skipped, stampClips, stampFiles, writeFingerprint, type Fingerprint, type RunIds, type Skipped, type StepControl } from '../run/index.js';
 import type { AnyModel } from '../train/model.js';
 import { exists, sweepStaleTemps } from '../util/files.js';
@@ -21,6 +21,8 @@ export interface ExtractOptions extends RunIds, StepControl {
   /** Clip length: seconds, a `dcase202x` name, or "all" (default: the run's dcase). */
   sec?: number | string;
   batchSize?: number;
+  /** Which channel(s) of the clips to read (default near; see the run setting `channel`). */
+  channel?: NativeChannelOptions;
   /** Models only: bf16 autocast on CUDA. */
   precision?: Precision;
   overwrite?: boolean;
@@ -51,6 +53,8 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult | Skippe
   const sec = resolveSec(o.sec ?? o.dcase);
   // Clip models (dis, pretrained) take their own fixed length; the AE and raw features take `sec`.
   const length = o.model && o.model.kind !== 'ae' ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
+  // near is left out of the fingerprint, so extracts made before the setting existed still match.
+  const channel = o.channel?.channel === undefined || o.channel.channel === 'near' ? {} : o.channel;
   const inputs = async () => {
     const lists = await Promise.all(SPLITS.map((s) => listClips(o.dataDir, o.dcase, o.machine, s)));
     const fingerprint: Fingerprint = {
@@ -60,6 +64,7 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult | Skippe
         frontend: o.frontend ?? null,
         model: o.model ? { kind: o.model.kind, config: o.model.config } : null,
         precision: o.precision ?? 'fp32',
+        ...(channel.channel === undefined ? {} : { channel }),
       },
       clips: await stampClips(formattedDir(o.dataDir, o.dcase), [...lists[0].paths, ...lists[1].paths]),
       files: o.source ? await stampFiles({ checkpoint: o.source }) : {},
@@ -86,8 +91,8 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult | Skippe
     const onProgress = o.onProgress ? (done: number) => o.onProgress!(base + done, total) : undefined;
     const batchSize = o.batchSize ?? EXTRACT_BATCH_SIZE;
     const out = o.model
-      ? await o.model.extractFiles(paths, { length, batchSize, device: o.device, precision: o.precision, signal: o.signal, onProgress })
-      : await runJob(() => addon.extractFiles(paths, { frontend: o.frontend!, length, batchSize, device: o.device ?? 'cpu' }, onProgress), o.signal);
+      ? await o.model.extractFiles(paths, { length, batchSize, channel: channel.channel, device: o.device, precision: o.precision, signal: o.signal, onProgress })
+      : await runJob(() => addon.extractFiles(paths, { frontend: o.frontend!, length, batchSize, ...channel, device: o.device ?? 'cpu' }, onProgress), o.signal);
     offset += paths.length;
     const arrays: Array<[string, NpyArray]> = Object.entries(out).map(([k, t]) => [k, toNpy(t)]);
     arrays.push(

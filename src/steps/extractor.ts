@@ -5,17 +5,20 @@
  * `model/<machine>`).
  */
 import { cropSamples, resolveSec } from '../dcase/index.js';
-import type { NativeFrontendConfig } from '../native/index.js';
+import type { NativeChannelOptions, NativeFrontendConfig } from '../native/index.js';
 import { checkpointDir, runIdsOf, type RunConfig } from '../run/index.js';
 import { selectCheckpoint } from '../train/checkpoint.js';
 import { loadModel, PretrainedModel, type AnyModel, type PretrainedConfig } from '../train/model.js';
-import { predictionModeOf } from './from-config.js';
+import { channelOf, checkChannelFor, predictionModeOf } from './from-config.js';
 
 /**
  * A frontend config (no native memory) or a model (dispose it when done) and the file it came
  * from (part of the extract step's fingerprint: a retrained or replaced checkpoint makes extracts stale).
  */
-export type Extractor = { frontend: NativeFrontendConfig; model?: undefined; source?: undefined } | { model: AnyModel; frontend?: undefined; source: string };
+export type Extractor = ({ frontend: NativeFrontendConfig; model?: undefined; source?: undefined } | { model: AnyModel; frontend?: undefined; source: string }) & {
+  /** The run's channel settings (empty: near). */
+  channel?: NativeChannelOptions;
+};
 
 /** The raw-feature frontend of a run config (undefined for the model-based recipes). */
 export function frontendOf(c: RunConfig): NativeFrontendConfig | undefined {
@@ -53,11 +56,13 @@ export function frozenEncoderOf(c: RunConfig): PretrainedConfig | undefined {
  */
 export async function resolveExtractor(c: RunConfig, machine?: string): Promise<Extractor> {
   const f = c.extract.frontend;
-  if (f.type === 'stft_pool') return { frontend: frontendOf(c)! };
+  const channel = channelOf(c);
+  checkChannelFor(channel.channel, f.type === 'stft_pool' ? 'raw' : c.ae ? 'ae' : 'model');
+  if (f.type === 'stft_pool') return { frontend: frontendOf(c)!, channel };
   const frozen = frozenEncoderOf(c);
-  if (frozen) return { model: await PretrainedModel.create(frozen), source: frozen.checkpoint };
+  if (frozen) return { model: await PretrainedModel.create(frozen), source: frozen.checkpoint, channel };
   const file = await checkpointFileOf(c, machine);
-  return { model: (await loadModel(file)).model, source: file };
+  return { model: (await loadModel(file)).model, source: file, channel };
 }
 
 /**

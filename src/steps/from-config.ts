@@ -1,4 +1,5 @@
 /** A resolved run config's model/trainer/datamodule sections → the train step's options. */
+import type { ChannelMode, NativeChannelOptions } from '../native/index.js';
 import { numericSeed, runIdsOf, type AeSection, type ModelSection, type RunConfig } from '../run/index.js';
 import type { AeConfig } from '../train/model.js';
 import type { AeTrainStepOptions, DisArchitecture, TrainStepOptions } from './train.js';
@@ -53,8 +54,30 @@ function headOf(m: ModelSection) {
   return { type: l.type, nSubclusters: l.n_subclusters, subspaceDim: l.subspace_dim, margin: l.margin, scale: l.scale, trainable: l.trainable, dynamic: l.dynamic };
 }
 
-export function aeConfigOf(a: AeSection): AeConfig {
-  return { nFrames: a.n_frames, hDim: a.h_dim, zDim: a.z_dim, nFft: a.n_fft, hopLength: a.hop_length, nMels: a.n_mels, power: a.power, fMin: a.f_min, fMax: a.f_max };
+/**
+ * The run's channel settings as the addon takes them: empty for `near` (the default, so configs,
+ * fingerprints and checkpoints of runs that never set a channel stay as they were), α and floor
+ * only for `subtract`.
+ */
+export function channelOf(c: Pick<RunConfig, 'channel' | 'channel_alpha' | 'channel_floor'>): NativeChannelOptions {
+  if (c.channel === 'near') return {};
+  if (c.channel !== 'subtract') return { channel: c.channel };
+  return { channel: 'subtract', channelAlpha: c.channel_alpha, channelFloor: c.channel_floor };
+}
+
+/** Refuses a channel mode the extractor cannot take: subtract is raw_spec and the AE only, both raw_spec only. */
+export function checkChannelFor(channel: ChannelMode | undefined, extractor: 'raw' | 'ae' | 'model'): void {
+  if (channel === 'both' && extractor !== 'raw') throw new Error('channel both is implemented for raw features (raw_spec) only');
+  if (channel === 'subtract' && extractor === 'model') throw new Error('channel subtract is implemented for raw_spec and the AE only');
+}
+
+export function aeConfigOf(a: AeSection, c?: Pick<RunConfig, 'channel' | 'channel_alpha' | 'channel_floor'>): AeConfig {
+  // The AE's subtraction constants live in its config (and so in its checkpoints), like its STFT's.
+  const { channelAlpha, channelFloor } = c ? channelOf(c) : {};
+  return {
+    nFrames: a.n_frames, hDim: a.h_dim, zDim: a.z_dim, nFft: a.n_fft, hopLength: a.hop_length, nMels: a.n_mels, power: a.power, fMin: a.f_min, fMax: a.f_max,
+    ...(channelAlpha === undefined ? {} : { channelAlpha, channelFloor }),
+  };
 }
 
 /** The trainer and datamodule sections, which every trained recipe has (the schema fills their defaults). */
@@ -91,7 +114,8 @@ export function aeTrainOptionsOf(c: RunConfig, machine: string): AeTrainStepOpti
     ...runIdsOf(c),
     machine,
     dataDir: c.data_dir,
-    model: aeConfigOf(c.ae),
+    model: aeConfigOf(c.ae, c),
+    channel: channelOf(c).channel,
     sec: c.extract.sec,
     maxEpochs: t.max_epochs,
     intervalEpochs: t.interval_epochs,
@@ -111,6 +135,7 @@ export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptio
     dataDir: c.data_dir,
     machines,
     model: modelConfigOf(c.model),
+    channel: channelOf(c).channel,
     sec: d.sec,
     labelDir: d.label_dir,
     labelSet: d.label_set,

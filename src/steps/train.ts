@@ -15,7 +15,7 @@ import { listClips } from '../data/clips.js';
 import { LABEL_PRESETS, makeLabels, writeLabels, type LabelFile, type LabelPreset } from '../data/label.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { auc } from '../metrics/auc.js';
-import type { NativeEpochResult, NativeTrainOptions, StepMetrics } from '../native/index.js';
+import type { ChannelMode, NativeEpochResult, NativeTrainOptions, StepMetrics } from '../native/index.js';
 import { bestCheckpoints, bestName, intervalName, LAST_CKPT, parseCheckpointInfo } from '../train/checkpoint.js';
 import { AeModel, DisModel, loadModel, type AeConfig, type AnyModel, type CheckpointInfo, type ModelConfig } from '../train/model.js';
 import { PretrainedModel, type PretrainedConfig } from '../train/pretrained-model.js';
@@ -26,6 +26,7 @@ import {
 } from '../run/index.js';
 import { appendText, exists, readText, sweepStaleTemps, writeAtomic } from '../util/files.js';
 import { refreshTrainingCurves } from './curves.js';
+import { checkChannelFor } from './from-config.js';
 
 export interface TrainStepOptions extends ModelIds, StepControl {
   /** Folder under `model/` (`all`: one model for every machine). */
@@ -43,10 +44,16 @@ export interface TrainStepOptions extends ModelIds, StepControl {
   intervalEpochs?: number;
   /** Optimiser/loader settings; `seed` also seeds the initialisation. */
   settings: NativeTrainOptions;
+  /** Which channel(s) of the clips to train on (default near; subtract/both are not implemented for these models). */
+  channel?: ChannelMode;
   overwrite?: boolean;
   onStep?: (m: StepMetrics) => void;
   onEpoch?: (e: { epoch: number; loss: number; checkpoint: string }) => void;
 }
+
+/** `{ channel }` for the fingerprints and the loader; nothing for near (the default), so older fingerprints still match. */
+const channelSetting = (channel: ChannelMode | undefined): { channel?: ChannelMode } =>
+  channel === undefined || channel === 'near' ? {} : { channel };
 
 export type DisArchitecture = Omit<ModelConfig, 'numClasses' | 'secSamples'>;
 export type PretrainedArchitecture = Omit<PretrainedConfig, 'numClasses' | 'secSamples'>;
@@ -286,6 +293,7 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult | Skip
   const sec = resolveSec(o.sec ?? o.dcase);
   if (sec === null) throw new Error('training needs a fixed clip length (sec "all" is not possible)');
   const secSamples = cropSamples(sec);
+  checkChannelFor(o.channel, 'model');
   const load = async () => {
     const { file: labelFile, labels } = await loadLabelSet(o.dataDir, o.dcase, o.labelDir ?? 'labels', o.labelSet ?? 'main', o.machines);
     const paths: string[] = [];
@@ -303,6 +311,7 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult | Skip
       settings: {
         data_dir: path.resolve(o.dataDir), dcase: o.dcase, machines: o.machines, model: o.model, secSamples,
         labels: createHash('sha256').update(JSON.stringify(labels)).digest('hex').slice(0, 16), train: weightSettings(o.settings),
+        ...channelSetting(o.channel),
       },
       clips: await stampClips(formattedDir(o.dataDir, o.dcase), paths),
       files: isPretrainedArchitecture(o.model) ? await stampFiles({ encoder: o.model.checkpoint }) : {},
@@ -320,7 +329,7 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult | Skip
     ? await PretrainedModel.create({ ...o.model, secSamples, numClasses: labels.num_class }, seed)
     : DisModel.create({ ...o.model, secSamples, numClasses: labels.num_class }, seed);
   const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as DisModel | PretrainedModel;
-  const data = { paths, labels: classes, numClasses: labels.num_class, length: secSamples };
+  const data = { paths, labels: classes, numClasses: labels.num_class, length: secSamples, ...channelSetting(o.channel) };
   return trainingLoop({
     ...o,
     model,
@@ -347,6 +356,8 @@ export interface AeTrainStepOptions extends ModelIds, StepControl {
   intervalEpochs?: number;
   /** Optimiser settings; batchSize counts vectors (default AE_BATCH_SIZE). */
   settings: NativeTrainOptions;
+  /** Which channel(s) of the clips (default near; subtract uses the model config's channelAlpha/channelFloor; both is refused). */
+  channel?: ChannelMode;
   /** Validate on the machine's test clips after every epoch (default true). */
   validate?: boolean;
   overwrite?: boolean;
@@ -363,24 +374,26 @@ export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult | 
   const dirs = await prepareModelDir(o, o.machine, o.maxEpochs, o.overwrite);
   const { mdir, cdir, lastFile, previous } = dirs;
   const settings = { batchSize: AE_BATCH_SIZE, ...o.settings };
+  checkChannelFor(o.channel, 'ae');
+  const channel = channelSetting(o.channel);
   let clips: Promise<Awaited<ReturnType<typeof listClips>>> | undefined;
   const trainList = () => (clips ??= listClips(o.dataDir, o.dcase, o.machine, 'train'));
   const finished = await settleInputs(dirs, async () => ({
-    settings: { data_dir: path.resolve(o.dataDir), dcase: o.dcase, machine: o.machine, model: o.model, train: weightSettings(settings) },
+    settings: { data_dir: path.resolve(o.dataDir), dcase: o.dcase, machine: o.machine, model: o.model, train: weightSettings(settings), ...channel },
     clips: await stampClips(formattedDir(o.dataDir, o.dcase), (await trainList()).paths),
   }));
   if (finished) return finished;
   const fresh = AeModel.create(o.model, settings.seed ?? 0);
   const model = (previous ? await resumeFrom(lastFile, fresh) : fresh) as AeModel;
   const trainClips = await trainList();
-  const { rows } = await model.prepareVectors(trainClips.paths, { signal: o.signal });
+  const { rows } = await model.prepareVectors(trainClips.paths, { signal: o.signal, ...channel });
 
   let validate: LoopOptions['validate'];
   if (o.validate ?? true) {
     const sec = resolveSec(o.sec ?? o.dcase);
     const test = await listClips(o.dataDir, o.dcase, o.machine, 'test');
     validate = async () => {
-      const out = await model.extractFiles(test.paths, { length: sec === null ? undefined : cropSamples(sec), batchSize: EXTRACT_BATCH_SIZE, device: o.device, signal: o.signal });
+      const out = await model.extractFiles(test.paths, { length: sec === null ? undefined : cropSamples(sec), batchSize: EXTRACT_BATCH_SIZE, ...channel, device: o.device, signal: o.signal });
       return validationScalars(out['AS-recon'].data, test.info.map((c) => c.isNormal), test.info.map((c) => c.isTarget));
     };
   }

@@ -8,7 +8,7 @@
 import { readSafetensors } from '../io/safetensors.js';
 import { parseCheckpointInfo, verifyDigest } from './checkpoint.js';
 import { AE_BATCH_SIZE, IO_THREADS } from '../run/index.js';
-import { ensureThreads, native, runJob, type NativeAeConfig, type NativeAeModel, type NativeEpochResult, type NativeModelConfig, type ProgressFn } from '../native/index.js';
+import { ensureThreads, native, runJob, type ChannelMode, type NativeAeConfig, type NativeAeModel, type NativeEpochResult, type NativeModelConfig, type ProgressFn } from '../native/index.js';
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_FORMAT_VERSION,
@@ -58,8 +58,9 @@ export class AeModel extends TrainableModel<AeConfig, NativeAeModel> {
   }
 
   /** Decodes whole training clips (no crop, no tiling) and keeps their frame vectors for training. */
-  async prepareVectors(paths: string[], opts: { signal?: AbortSignal; onProgress?: ProgressFn; ioThreads?: number } = {}): Promise<{ rows: number; dim: number }> {
-    const r = await runJob(() => this.handle.prepareVectors(paths, { ioThreads: opts.ioThreads ?? IO_THREADS }, opts.onProgress), opts.signal);
+  async prepareVectors(paths: string[], opts: { signal?: AbortSignal; onProgress?: ProgressFn; ioThreads?: number; channel?: ChannelMode } = {}): Promise<{ rows: number; dim: number }> {
+    const channel = opts.channel === undefined ? {} : { channel: opts.channel };
+    const r = await runJob(() => this.handle.prepareVectors(paths, { ioThreads: opts.ioThreads ?? IO_THREADS, ...channel }, opts.onProgress), opts.signal);
     this.rows = r.rows;
     return r;
   }

@@ -10,6 +10,7 @@ import { DIGEST_KEY, tensorDigest } from './checkpoint.js';
 import { DEVICE, EXTRACT_BATCH_SIZE, TRAIN_BATCH_SIZE } from '../run/index.js';
 import {
   runJob,
+  type ChannelMode,
   type NativeEpochResult,
   type NativeModelBase,
   type NativeTrainOptions,
@@ -44,6 +45,8 @@ export interface TrainData {
   numClasses: number;
   /** Samples per training window (default: the model's secSamples). */
   length?: number;
+  /** Which channel(s) of the clips the loader reads (default near). */
+  channel?: ChannelMode;
 }
 
 export interface RunOptions {
@@ -177,16 +180,17 @@ export abstract class TrainableModel<C extends object, H extends NativeModelBase
    */
   async extractFiles(
     paths: string[],
-    opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {},
+    opts: RunOptions & { length?: number; batchSize?: number; channel?: ChannelMode; onProgress?: ProgressFn } = {},
   ): Promise<Record<string, TensorLike>> {
+    const channel = opts.channel === undefined ? {} : { channel: opts.channel };
     return runJob(
-      () => this.handle.embedFiles(paths, { length: opts.length, batchSize: opts.batchSize ?? EXTRACT_BATCH_SIZE, device: opts.device ?? DEVICE, precision: opts.precision }, opts.onProgress),
+      () => this.handle.embedFiles(paths, { length: opts.length, batchSize: opts.batchSize ?? EXTRACT_BATCH_SIZE, ...channel, device: opts.device ?? DEVICE, precision: opts.precision }, opts.onProgress),
       opts.signal,
     );
   }
 
   /** The embeddings (N, E) of audio files (see extractFiles). */
-  async embedFiles(paths: string[], opts: RunOptions & { length?: number; batchSize?: number; onProgress?: ProgressFn } = {}): Promise<TensorLike> {
+  async embedFiles(paths: string[], opts: RunOptions & { length?: number; batchSize?: number; channel?: ChannelMode; onProgress?: ProgressFn } = {}): Promise<TensorLike> {
     return (await this.extractFiles(paths, opts)).embed;
   }
 
@@ -210,7 +214,7 @@ export abstract class ClipModel<C extends object, H extends NativeModelBase = Na
    * holds all of them. On abort the in-memory model is mid-epoch: reload the last checkpoint.
    */
   async trainEpoch(data: TrainData, epoch: number, settings: EpochSettings): Promise<NativeEpochResult> {
-    const clips = { paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length };
+    const clips = { paths: data.paths, labels: Int32Array.from(data.labels), numClasses: data.numClasses, length: data.length, ...(data.channel === undefined ? {} : { channel: data.channel }) };
     return this.runEpoch(clips, epoch, { batchSize: TRAIN_BATCH_SIZE, ...settings });
   }
 

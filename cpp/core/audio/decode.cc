@@ -37,24 +37,6 @@ std::string major_name(int format) {
   return cut == std::string::npos ? name : name.substr(0, cut);
 }
 
-// Appends the mono reduction of `frames` interleaved frames to `mono`.
-void reduce_channels(const float* in, int64_t frames, int64_t channels, Channel channel, std::vector<float>& mono) {
-  const size_t base = mono.size();
-  mono.resize(base + static_cast<size_t>(frames));
-  float* out = mono.data() + base;
-  if (channels == 1 || channel != Channel::kMean) {
-    // mono passes through untouched, so 16-bit PCM stays exactly int16/32768 (as read_wav gives)
-    const int64_t c = channel == Channel::kFar ? 1 : 0;
-    for (int64_t i = 0; i < frames; ++i) out[i] = in[i * channels + c];
-    return;
-  }
-  for (int64_t i = 0; i < frames; ++i) {
-    double sum = 0;
-    for (int64_t c = 0; c < channels; ++c) sum += in[i * channels + c];
-    out[i] = static_cast<float>(sum / static_cast<double>(channels));
-  }
-}
-
 // Feeds n samples (in == nullptr: end of input) and appends what soxr releases to `out`.
 void resample_push(const std::string& path, soxr_t rs, const float* in, size_t n, double ratio,
                    std::vector<float>& out) {
@@ -150,7 +132,7 @@ void decode_opened(const std::string& path, Opened& opened, const DecodeOptions&
                      " frames: " + sf_strerror(file) + ")");
     }
     const size_t first = mono.size();
-    reduce_channels(interleaved.data(), got, channels, opts.channel, mono);
+    detail::reduce_channels(interleaved.data(), got, channels, opts.channel, mono);
     read += got;
     out.frames_read = read;
     const bool eof = read >= info.frames || got < want;
@@ -177,6 +159,9 @@ void check_options(const DecodeOptions& opts) {
     throw std::invalid_argument("decode: sample_rate must be positive, got " + std::to_string(opts.sample_rate));
   }
   if (opts.length <= 0) throw std::invalid_argument("decode: length must be positive, got " + std::to_string(opts.length));
+  if (keeps_two_channels(opts.channel)) {
+    throw std::invalid_argument("decode: channel subtract/both keeps two channels; this decoder makes mono clips");
+  }
 }
 
 // Opens with `open(Opened&)`, then decodes; every failure becomes an entry naming `name`.
@@ -220,11 +205,32 @@ DecodedBatch gather(int64_t total, const DecodeOptions& opts, const RunContext& 
 
 }  // namespace
 
+void detail::reduce_channels(const float* in, int64_t frames, int64_t channels, Channel channel, std::vector<float>& mono) {
+  if (channel != Channel::kMean && channel != Channel::kNear && channel != Channel::kFar) {
+    throw std::invalid_argument("reduce_channels: subtract and both keep two channels");
+  }
+  const size_t base = mono.size();
+  mono.resize(base + static_cast<size_t>(frames));
+  float* out = mono.data() + base;
+  if (channels == 1 || channel != Channel::kMean) {
+    const int64_t c = channels == 1 ? 0 : channel == Channel::kFar ? 1 : 0;
+    for (int64_t i = 0; i < frames; ++i) out[i] = in[i * channels + c];
+    return;
+  }
+  for (int64_t i = 0; i < frames; ++i) {
+    double sum = 0;
+    for (int64_t c = 0; c < channels; ++c) sum += in[i * channels + c];
+    out[i] = static_cast<float>(sum / static_cast<double>(channels));
+  }
+}
+
 Channel parse_channel(const std::string& name) {
   if (name == "mean") return Channel::kMean;
   if (name == "near") return Channel::kNear;
   if (name == "far") return Channel::kFar;
-  throw std::invalid_argument("channel must be \"mean\", \"near\" or \"far\", got \"" + name + "\"");
+  if (name == "subtract") return Channel::kSubtract;
+  if (name == "both") return Channel::kBoth;
+  throw std::invalid_argument("channel must be \"near\", \"far\", \"mean\", \"subtract\" or \"both\", got \"" + name + "\"");
 }
 
 DecodedClip decode_clip(const std::string& path, const DecodeOptions& opts) {

@@ -13,11 +13,24 @@
 
 namespace asd::audio {
 
-// How multi-channel audio becomes mono.
-enum class Channel { kMean, kNear, kFar };  // average of all, channel 0, channel 1
+// How multi-channel audio is read (the run setting `channel`): kMean, kNear, kFar make one
+// channel (average of all, channel 0, channel 1); kSubtract and kBoth keep channels 0 and 1 as
+// two rows for the frontend (spectral subtraction, or one embedding per channel). Only the
+// strict reader (wav.h) takes those two: the lenient decoder below always makes mono clips.
+enum class Channel { kMean, kNear, kFar, kSubtract, kBoth };
 
-// Parses "mean" / "near" / "far"; throws std::invalid_argument otherwise.
+// Parses "mean" / "near" / "far" / "subtract" / "both"; throws std::invalid_argument otherwise.
 Channel parse_channel(const std::string& name);
+
+// True for the modes that keep two channels.
+inline bool keeps_two_channels(Channel c) { return c == Channel::kSubtract || c == Channel::kBoth; }
+
+namespace detail {
+// Appends the one-channel reduction (kMean, kNear or kFar) of `frames` interleaved frames of
+// `channels` channels to `mono`. A mono input passes through untouched for every mode (the
+// caller refuses kFar on mono), so 16-bit PCM stays exactly int16/32768.
+void reduce_channels(const float* in, int64_t frames, int64_t channels, Channel channel, std::vector<float>& mono);
+}  // namespace detail
 
 struct DecodeOptions {
   int64_t sample_rate = 16000;  // output rate (Hz), > 0

@@ -48,7 +48,7 @@ Outputs extract_files(Frontend& frontend, const std::vector<std::string>& paths,
   auto load = [&](int64_t start) {
     const int64_t end = std::min(n, start + opts.batch_size);
     std::vector<std::string> batch(paths.begin() + start, paths.begin() + end);
-    return audio::load_batch(batch, opts.length, io_ctx, opts.io_threads);
+    return audio::load_batch(batch, opts.length, io_ctx, opts.io_threads, opts.channel);
   };
 
   OutputConcat outputs;

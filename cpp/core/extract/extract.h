@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "audio/decode.h"
 #include "common/runtime.h"
 #include "extract/frontend.h"
 
@@ -15,6 +16,8 @@ struct ExtractOptions {
   int64_t batch_size = 64;
   int io_threads = 2;      // decoder threads per batch
   bool bf16 = false;       // bf16 autocast (CUDA only; outputs are returned as float32)
+  // Which channel(s) the decoder reads (audio::read_wav); subtract/both hand the frontend (B, 2, L).
+  audio::Channel channel = audio::Channel::kNear;
 };
 
 // Runs `frontend` over `paths` (in order) and returns each output concatenated over batches, on

@@ -18,12 +18,13 @@ FlattenStft::FlattenStft(const StftOptions& options, int64_t n_frames) : stft_(o
 }
 
 torch::Tensor FlattenStft::forward(const torch::Tensor& wave) const {
-  if (wave.dim() != 2) throw std::invalid_argument("FlattenSTFT: input must be (batch, samples)");
-  const torch::Tensor spec = stft_.forward(wave);  // (B, F, T)
+  const bool pair = wave.dim() == 3 && wave.size(1) == 2;
+  if (wave.dim() != 2 && !pair) throw std::invalid_argument("FlattenSTFT: input must be (batch, samples) or (batch, 2, samples)");
+  const torch::Tensor spec = pair ? stft_.forward_subtract(wave, subtract_) : stft_.forward(wave);  // (B, F, T)
   const int64_t B = spec.size(0), F = spec.size(1), T = spec.size(2);
   const int64_t n = T - n_frames_ + 1;
   if (n <= 0) {
-    throw std::invalid_argument("FlattenSTFT: a clip of " + std::to_string(wave.size(1)) + " samples gives " +
+    throw std::invalid_argument("FlattenSTFT: a clip of " + std::to_string(wave.size(-1)) + " samples gives " +
                                 std::to_string(T) + " frames, fewer than n_frames " + std::to_string(n_frames_));
   }
   // unfold over time: (B, F, n, n_frames) → (B, n, n_frames, F) → rows of frame-major vectors.

@@ -17,18 +17,21 @@ class FlattenStft {
   explicit FlattenStft(const StftOptions& options = ae_options(), int64_t n_frames = 5);
   static StftOptions ae_options();
 
-  // wave (B, L) → (B·n_vectors, dim()). Throws std::invalid_argument when a clip has fewer than
+  // wave (B, L) → (B·n_vectors, dim()); a (B, 2, L) = [near, far] wave goes through the spectral
+  // subtraction set by set_subtraction. Throws std::invalid_argument when a clip has fewer than
   // n_frames frames.
   torch::Tensor forward(const torch::Tensor& wave) const;
   int64_t n_vectors(int64_t length) const { return stft_.num_frames(length) - n_frames_ + 1; }
   int64_t dim() const { return stft_.num_bins() * n_frames_; }
   int64_t n_frames() const { return n_frames_; }
+  void set_subtraction(const SpectralSubtraction& sub) { subtract_ = sub; }
   Stft& stft() { return stft_; }
   const Stft& stft() const { return stft_; }
 
  private:
   Stft stft_;
   int64_t n_frames_;
+  SpectralSubtraction subtract_;
 };
 
 }  // namespace asd::features

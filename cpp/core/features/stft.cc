@@ -6,8 +6,37 @@
 #include <string>
 #include <vector>
 
+#include <ATen/Parallel.h>
+
 namespace asd::features {
 namespace {
+
+// |z| of bins [begin, end) of the last axis of a contiguous complex64 CPU tensor, as float32
+// (..., end - begin). at::abs on a complex tensor goes through a complex-typed temporary and a
+// copy (three passes where this is one, and the linear branch skips the dropped bins);
+// sqrt(re² + im²) differs from its hypot by at most an ulp. Other dtypes/devices: at::abs.
+torch::Tensor magnitude(const torch::Tensor& z, int64_t begin, int64_t end) {
+  if (!z.device().is_cpu() || z.scalar_type() != torch::kComplexFloat || !z.is_contiguous() || z.dim() == 0) {
+    return z.narrow(-1, begin, end - begin).abs();
+  }
+  const int64_t n = z.size(-1), width = end - begin, rows = n > 0 ? z.numel() / n : 0;
+  std::vector<int64_t> shape = z.sizes().vec();
+  shape.back() = width;
+  torch::Tensor out = torch::empty(shape, z.options().dtype(torch::kFloat32));
+  const float* in = reinterpret_cast<const float*>(z.data_ptr<c10::complex<float>>());
+  float* o = out.data_ptr<float>();
+  at::parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, width)), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* zi = in + 2 * (r * n + begin);
+      float* oi = o + r * width;
+      for (int64_t k = 0; k < width; ++k) {
+        const float re = zi[2 * k], im = zi[2 * k + 1];
+        oi[k] = std::sqrt(re * re + im * im);
+      }
+    }
+  });
+  return out;
+}
 
 constexpr double kLogEps = 2.220446049250313e-16;  // float64 machine epsilon, as the reference
 
@@ -105,15 +134,41 @@ torch::Tensor Stft::forward(const torch::Tensor& wave) const {
   }
   torch::Tensor y;
   if (chunk >= batch) {
-    y = forward_batch(x);
+    y = forward_batch(x).contiguous();
   } else {
-    std::vector<torch::Tensor> parts;
+    // Each slice's (F, T) transpose is copied straight into its rows of the output: no
+    // per-slice contiguous copy and no concatenation pass.
     for (int64_t start = 0; start < batch; start += chunk) {
-      parts.push_back(forward_batch(x.narrow(0, start, std::min(chunk, batch - start))));
+      const torch::Tensor part = forward_batch(x.narrow(0, start, std::min(chunk, batch - start)));
+      if (!y.defined()) y = torch::empty({batch, part.size(1), part.size(2)}, part.options());
+      y.narrow(0, start, part.size(0)).copy_(part);
     }
-    y = torch::cat(parts);
   }
   return wave.dim() == 1 ? y.squeeze(0) : y;
+}
+
+torch::Tensor Stft::forward_time_mean(const torch::Tensor& wave) const {
+  const auto& o = options_;
+  if (o.use_log || o.temporal_norm || wave.dim() != 2) return forward(wave).mean(-1);
+  const int64_t batch = wave.size(0);
+  const int64_t pad = o.n_fft / 2;
+  // Per-clip slices as in forward() (frames of a whole batch fall out of cache).
+  int64_t chunk = batch;
+  if (wave.device().is_cpu()) {
+    const int64_t frame_elems = num_frames(wave.size(1)) * o.n_fft;
+    chunk = std::max<int64_t>(1, (int64_t{1} << 21) / std::max<int64_t>(1, frame_elems));
+  }
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < batch; start += chunk) {
+    const torch::Tensor x = wave.narrow(0, start, std::min(chunk, batch - start));
+    const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
+    torch::Tensor y = magnitude(torch::fft::rfft(frames * window_.to(x.options())), bin_begin_, bin_end_);
+    if (o.power != 1.0) y = y.pow(o.power);
+    parts.push_back(y.mean(1));  // (chunk, bins): mean over T
+  }
+  torch::Tensor m = parts.size() == 1 ? parts[0] : torch::cat(parts);
+  if (filterbank_.defined()) m = torch::matmul(m, filterbank_.to(m.options()));  // (B, n_mels)
+  return m;
 }
 
 torch::Tensor Stft::forward_batch(const torch::Tensor& x) const {
@@ -121,16 +176,38 @@ torch::Tensor Stft::forward_batch(const torch::Tensor& x) const {
   const auto opts = x.options();
   const int64_t pad = o.n_fft / 2;
   const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
-  torch::Tensor y = torch::fft::rfft(frames * window_.to(opts)).abs();  // (B, T, n_fft/2+1)
+  const torch::Tensor spec = torch::fft::rfft(frames * window_.to(opts));  // (B, T, n_fft/2+1)
+  // The linear branch only takes the magnitude of the kept bins.
+  torch::Tensor y = magnitude(spec, bin_begin_, bin_end_);
   if (o.power != 1.0) y = y.pow(o.power);
 
-  if (filterbank_.defined()) {
-    y = torch::matmul(y, filterbank_.to(opts));  // (B, T, n_mels)
-  } else {
-    y = y.narrow(-1, bin_begin_, bin_end_ - bin_begin_);
-  }
+  if (filterbank_.defined()) y = torch::matmul(y, filterbank_.to(opts));  // (B, T, n_mels)
   if (o.use_log) y = torch::clamp_min(y, kLogEps).log10() * (20.0 / o.power);
-  y = y.transpose(1, 2);  // (B, F, T)
+  y = y.transpose(1, 2);  // (B, F, T), made contiguous by the caller
+  if (o.temporal_norm) y = y - y.mean(-1, /*keepdim=*/true);
+  return y;
+}
+
+torch::Tensor Stft::forward_subtract(const torch::Tensor& wave, const SpectralSubtraction& sub) const {
+  TORCH_CHECK(wave.dim() == 3 && wave.size(1) == 2, "STFT: spectral subtraction needs a (B, 2, L) wave, got ",
+              wave.sizes());
+  TORCH_CHECK(wave.is_floating_point(), "STFT: expected a floating-point wave");
+  const auto& o = options_;
+  const auto opts = wave.options();
+  const int64_t pad = o.n_fft / 2;
+  // The same framing, window and kept bins as forward_batch, once per channel.
+  auto linear = [&](const torch::Tensor& x) {
+    const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
+    return magnitude(torch::fft::rfft(frames * window_.to(opts)), bin_begin_, bin_end_);  // (B, T, bins)
+  };
+  const torch::Tensor near = linear(wave.select(1, 0));
+  const torch::Tensor far = linear(wave.select(1, 1));
+  torch::Tensor y = torch::max(near - sub.alpha * far, sub.floor * near);
+  // From here on, forward_batch's steps.
+  if (o.power != 1.0) y = y.pow(o.power);
+  if (filterbank_.defined()) y = torch::matmul(y, filterbank_.to(opts));
+  if (o.use_log) y = torch::clamp_min(y, kLogEps).log10() * (20.0 / o.power);
+  y = y.transpose(1, 2);
   if (o.temporal_norm) y = y - y.mean(-1, /*keepdim=*/true);
   return y.contiguous();
 }
@@ -138,7 +215,8 @@ torch::Tensor Stft::forward_batch(const torch::Tensor& x) const {
 torch::Tensor fft_magnitude(const torch::Tensor& wave) {
   TORCH_CHECK(wave.dim() == 1 || wave.dim() == 2, "FFT: expected a (B, L) or (L) wave, got ", wave.dim(),
               " dimensions");
-  return torch::fft::rfft(wave).abs();
+  const torch::Tensor spec = torch::fft::rfft(wave);
+  return magnitude(spec, 0, spec.size(-1));
 }
 
 }  // namespace asd::features

@@ -21,6 +21,14 @@ struct StftOptions {
   bool temporal_norm = false;          // subtract the per-frequency mean over time
 };
 
+// Two-channel spectral subtraction (run setting channel=subtract): the far microphone's
+// magnitude, scaled by alpha, is taken off the near one's; the floor keeps floor·|X_near| so
+// over-subtraction leaves a scaled-down bin rather than a hole (and log of zero).
+struct SpectralSubtraction {
+  double alpha = 1.0;
+  double floor = 0.05;
+};
+
 class Stft {
  public:
   // Throws std::invalid_argument for non-positive sizes/power or an empty band.
@@ -30,6 +38,17 @@ class Stft {
   // n_mels or the number of kept linear bins. Floating input on any device; buffers are moved
   // to the input's device and dtype (call to() once to avoid a copy per call on a GPU).
   torch::Tensor forward(const torch::Tensor& wave) const;
+
+  // (B, 2, L) = [near, far] → (B, F, T): forward() with the linear magnitude replaced by
+  // max(|X_near| − alpha·|X_far|, floor·|X_near|) ahead of power, mel, log and temporal norm.
+  torch::Tensor forward_subtract(const torch::Tensor& wave, const SpectralSubtraction& sub) const;
+
+  // forward(wave).mean(-1) → (B, F) without the (B, F, T) spectrogram when the output is linear
+  // in |X|^power (no log, no temporal norm): the time mean is taken before the mel projection,
+  // which commutes with it, so the (B·T × n_fft/2+1) × (n_fft/2+1 × n_mels) product shrinks to
+  // B rows (it was ~85 % of raw_spec's time). Equal to forward().mean(-1) up to float32
+  // summation order. With log or temporal norm it is exactly forward(wave).mean(-1).
+  torch::Tensor forward_time_mean(const torch::Tensor& wave) const;
 
   // Moves the window and filterbank to `device` (they start on the CPU).
   Stft& to(torch::Device device);

@@ -29,7 +29,14 @@ StftPool::StftPool(const std::string& pool, const StftOptions& options) : stft_(
 
 torch::Tensor StftPool::forward(const torch::Tensor& wave) const {
   TORCH_CHECK(wave.dim() == 2, "STFTPool: expected a (B, L) wave, got ", wave.dim(), " dimensions");
+  if (over_time_ && !take_max_) return stft_.forward_time_mean(wave);  // time_mean, raw_spec's default
   const torch::Tensor spec = stft_.forward(wave);  // (B, F, T)
+  const int64_t axis = over_time_ ? 2 : 1;
+  return take_max_ ? spec.amax(axis) : spec.mean(axis);
+}
+
+torch::Tensor StftPool::forward_subtract(const torch::Tensor& wave, const SpectralSubtraction& sub) const {
+  const torch::Tensor spec = stft_.forward_subtract(wave, sub);  // (B, F, T)
   const int64_t axis = over_time_ ? 2 : 1;
   return take_max_ ? spec.amax(axis) : spec.mean(axis);
 }

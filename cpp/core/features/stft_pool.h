@@ -22,6 +22,8 @@ class StftPool {
 
   // (B, L) → (B, dim): dim = n_mels for time pooling, T = 1 + L/hop for frequency pooling.
   torch::Tensor forward(const torch::Tensor& wave) const;
+  // (B, 2, L) = [near, far] → (B, dim): the same pooling over Stft::forward_subtract.
+  torch::Tensor forward_subtract(const torch::Tensor& wave, const SpectralSubtraction& sub) const;
 
   // Embedding width for clips of `length` samples.
   int64_t dim(int64_t length) const;

@@ -8,6 +8,7 @@
 namespace asd::train {
 
 AeModelImpl::AeModelImpl(const AeModelConfig& config) : config_(config), feat_(config.stft, config.n_frames) {
+  feat_.set_subtraction(config.subtract);
   // The reference nests torchaudio modules: audio_feat.stft(STFT).stft(MelSpectrogram) with
   // `spectrogram.window` and `mel_scale.fb` buffers. Our STFT's constants are exposed under those
   // names (the window is the normalised one the STFT applies). The buffers share the STFT's
@@ -36,14 +37,16 @@ extract::Outputs AeModelImpl::extract(const torch::Tensor& wave) {
   return {{"embed", embed}, {"AS-recon", recon}};
 }
 
-torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx) {
+torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx,
+                               audio::Channel channel) {
   if (paths.empty()) throw std::invalid_argument("AE training vectors: no clips");
+  if (channel == audio::Channel::kBoth) throw std::invalid_argument("AE training vectors: channel both is not supported by the AE");
   torch::NoGradGuard no_grad;
   model.to(torch::kCPU);
   std::vector<torch::Tensor> parts(paths.size());
   parallel_for(
       static_cast<int64_t>(paths.size()), io_threads,
-      [&](int64_t i) { parts[static_cast<size_t>(i)] = model.vectors(audio::read_wav(paths[static_cast<size_t>(i)]).unsqueeze(0)); },
+      [&](int64_t i) { parts[static_cast<size_t>(i)] = model.vectors(audio::read_wav(paths[static_cast<size_t>(i)], channel).unsqueeze(0)); },
       ctx);
   return torch::cat(parts);
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "audio/decode.h"
 #include "common/runtime.h"
 #include "extract/frontend.h"
 #include "features/flatten_stft.h"
@@ -24,6 +25,7 @@ struct AeModelConfig {
   int64_t n_frames = 5;
   int64_t h_dim = 128;
   int64_t z_dim = 8;
+  features::SpectralSubtraction subtract;  // applied to (B, 2, L) waves (channel=subtract)
 };
 
 class AeModelImpl : public TrainableImpl {
@@ -51,7 +53,9 @@ TORCH_MODULE(AeModel);
 // `io_threads` threads (parallel_for), its frame vectors stacked in clip order, on the CPU (the
 // model is moved there). Progress in clips; throws std::invalid_argument for no clips, and the
 // lowest-index failing clip's error.
-torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx);
+// `channel` as audio::read_wav (both is refused: the AE has one feature stream).
+torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx,
+                               audio::Channel channel = audio::Channel::kNear);
 
 // Extraction through an AeModel (eval mode).
 class AeFrontend : public extract::Frontend {

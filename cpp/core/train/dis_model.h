@@ -60,8 +60,14 @@ class DisModelImpl : public TrainableImpl {
     return training_loss(batch.input, batch.target, gen);
   }
 
-  // Embedding of (B, L) waveforms (no augmentation; call eval() first for extraction).
-  torch::Tensor embed(const torch::Tensor& wave) { return extractor->forward(wave); }
+  // Embedding of (B, L) waveforms (no augmentation; call eval() first for extraction). Without
+  // grad mode it runs under InferenceMode (no version counters or view tracking; ~5 % faster
+  // than NoGradGuard alone in a noisy measurement); the result is then an inference tensor.
+  torch::Tensor embed(const torch::Tensor& wave) {
+    if (torch::GradMode::is_enabled()) return extractor->forward(wave);
+    c10::InferenceMode guard;
+    return extractor->forward(wave);
+  }
 
   const DisModelConfig& config() const { return config_; }
 

@@ -68,7 +68,8 @@ TrainBatch EpochLoader::make_batch(int64_t b) const {
   const int64_t begin = b * options_.batch_size, end = std::min(n, begin + options_.batch_size);
   const int64_t rows = end - begin;
   TrainBatch batch;
-  batch.input = torch::empty({rows, data_.length}, torch::kFloat32);
+  batch.input = audio::keeps_two_channels(data_.channel) ? torch::empty({rows, 2, data_.length}, torch::kFloat32)
+                                                         : torch::empty({rows, data_.length}, torch::kFloat32);
   batch.target = torch::zeros({rows, data_.n_classes}, torch::kFloat32);
   batch.index.assign(order_.begin() + begin, order_.begin() + end);
   RunContext ctx;  // the loader reports no progress of its own; cancellation still applies
@@ -77,7 +78,7 @@ TrainBatch EpochLoader::make_batch(int64_t b) const {
       rows, options_.io_threads,
       [&](int64_t r) {
         const int64_t i = batch.index[static_cast<size_t>(r)];
-        const torch::Tensor w = audio::read_wav(data_.paths[static_cast<size_t>(i)]);
+        const torch::Tensor w = audio::read_wav(data_.paths[static_cast<size_t>(i)], data_.channel);
         torch::Tensor clip;
         if (options_.shuffle) {
           // Seeded by position, so the crop does not depend on which thread decodes the row.

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "audio/decode.h"
 #include "common/runtime.h"
 #include "train/trainable.h"
 
@@ -27,6 +28,7 @@ struct TrainData {
   std::vector<int64_t> labels;  // class index per clip, in [0, n_classes)
   int64_t n_classes = 0;
   int64_t length = 0;           // samples per training window (int(sr·sec))
+  audio::Channel channel = audio::Channel::kNear;  // subtract/both give (B, 2, length) inputs
   // Throws std::invalid_argument on empty data, mismatched sizes or out-of-range labels.
   void validate() const;
 };
@@ -45,7 +47,7 @@ uint64_t mix_seed(std::initializer_list<uint64_t> parts);
 // The clip order of one epoch: a Fisher–Yates shuffle seeded by (seed, epoch).
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle);
 
-// One epoch's batches (input: (B, length) waves, target: (B, n_classes) one-hot, CPU), produced
+// One epoch's batches (input: (B, length) waves, (B, 2, length) for the two-channel modes, target: (B, n_classes) one-hot, CPU), produced
 // by a background thread. Not copyable; the destructor stops and joins the producer.
 class EpochLoader : public BatchSource {
  public:
