@@ -10,7 +10,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { crc32 } from 'node:zlib';
 import {
   CLIP_SECONDS, DCASE_YEARS, cropSamples, machineSeconds, machinesOf, officialSections, parseClipPath, resolveSec,
 } from '../src/dcase/index.js';
@@ -29,6 +28,7 @@ import { tableJobs } from '../src/metrics/table.js';
 import { submission, submissionStem } from '../src/steps/submission.js';
 import { readCsvFile } from '../src/util/csv.js';
 import { done } from './helpers/outcome.js';
+import { makeZip } from './helpers/zip.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-2026-'));
@@ -77,50 +77,6 @@ test('dcase2026: 17 archives in three Zenodo records; dev ToyCar from dev_ToyCar
   t.false(a.some((x) => x.file === 'dev_ToyCar.zip'), 'the replaced first ToyCar release is not used');
 });
 
-/** A zip of stored entries (enough for the unpacker). */
-function makeZip(entries: ReadonlyArray<{ name: string; data?: Buffer }>): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const e of entries) {
-    const name = Buffer.from(e.name, 'utf8');
-    const data = e.data ?? Buffer.alloc(0);
-    const crc = crc32(data) >>> 0;
-    const mode = e.name.endsWith('/') ? 0o040755 : 0o100644;
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt16LE(0x0800, 6);
-    local.writeUInt16LE(0x21, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(0x21, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE((mode << 16) >>> 0, 38);
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, data);
-    centrals.push(central, name);
-    offset += 30 + name.length + data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(entries.length, 8);
-  end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
-}
 
 test('dcase2026: download fetches ToyCar r2 and the eval archives into <subset>_data/raw/<machine>', async (t) => {
   const wav = Buffer.from('RIFF-not-really');
