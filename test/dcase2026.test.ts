@@ -29,6 +29,7 @@ import { submission, submissionStem } from '../src/steps/submission.js';
 import { readCsvFile } from '../src/util/csv.js';
 import { done } from './helpers/outcome.js';
 import { makeZip } from './helpers/zip.js';
+import { fingerprintFile } from '../src/run/fingerprint.js';
 
 async function tempDir(t: ExecutionContext): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-2026-'));
@@ -310,6 +311,11 @@ test('dcase2026: raw_spec on two-channel clips → table with the evaluation nam
   });
   const r = await runRecipe(config);
   t.deepEqual(r.failed, []);
+  // Extraction tiles/crops each machine to its own clip length (ToothBrush 6 s, ToyCar 12 s), not the year's 16 s.
+  for (const [m, sec] of [['ToothBrush', 6], ['ToyCar', 12]] as const) {
+    const fp = JSON.parse(await fs.readFile(fingerprintFile(path.join(r.outputDir, m), 'extract'), 'utf8')) as { settings: { length: number } };
+    t.is(fp.settings.length, sec * 16000, `${m} clip length`);
+  }
   const gt = await loadGroundTruth('dcase2026');
   // The score table of an eval machine lists the formatted real evaluation names.
   const scores = await readCsvFile(path.join(r.outputDir, 'ToothBrush', 'test_score.csv'), 'test');

@@ -52,6 +52,16 @@ export function machineSeconds(dcase: string, machine: string): number | undefin
 
 export const SAMPLE_RATE = 16000;
 
+/**
+ * The clip length (seconds; null = every clip whole) extraction uses for one machine: a
+ * configured `sec` wins, else the machine's known length (DCASE 2026 mixes 6–16 s clips), else
+ * the year's longest (ASDKit's rule; every year before 2026 has one length).
+ */
+export function machineSec(dcase: string, machine: string, sec?: number | string): number | null {
+  if (sec !== undefined) return resolveSec(sec);
+  return machineSeconds(dcase, machine) ?? resolveSec(dcase);
+}
+
 /** ASDKit's machine table (format, table step), in its order; 2025 from the organisers' baseline (README). */
 const MACHINES: Readonly<Record<Dcase, Readonly<Record<SplitDE, readonly string[]>>>> = {
   dcase2020: {

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { resolveBackend, type BackendConfig } from '../backends/config.js';
 import { fitBackend } from '../backends/state.js';
-import { cropSamples, resolveSec, SAMPLE_RATE } from '../dcase/index.js';
+import { cropSamples, machineSec, SAMPLE_RATE } from '../dcase/index.js';
 import { writeBackendState } from '../detector/backend-file.js';
 import { BACKEND_FILE, DETECTOR_FORMAT, DETECTOR_FORMAT_VERSION, MANIFEST_FILE, MODEL_FILE, sha256File, type DetectorFrontend, type DetectorManifest, type SectionThreshold } from '../detector/format.js';
 import { fitThreshold, type ThresholdMethod } from '../detector/threshold.js';
@@ -116,7 +116,7 @@ function numbers(a: NpyArray | undefined, key: string, file: string): number[] {
 /** The frontend entry of the manifest, the file to copy as model.safetensors, and the clip length. */
 async function frontendFor(c: RunConfig, machine: string): Promise<{ frontend: DetectorFrontend; model?: string; length: number }> {
   const fixedLength = () => {
-    const sec = resolveSec(c.extract.sec ?? c.dcase);
+    const sec = machineSec(c.dcase, machine, c.extract.sec);
     if (sec === null) throw new Error(`${c.recipe}: extract.sec is "all" (every clip at its own length); a detector needs a fixed clip length`);
     return cropSamples(sec);
   };

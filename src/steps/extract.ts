@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { cropSamples, resolveSec, SAMPLE_RATE, type SplitTT } from '../dcase/index.js';
+import { cropSamples, machineSec, SAMPLE_RATE, type SplitTT } from '../dcase/index.js';
 import { listClips } from '../data/clips.js';
 import { croppedClipsWarning } from '../data/wav.js';
 import { writeNpz, type NpyArray } from '../io/npz.js';
@@ -50,8 +50,8 @@ export async function extract(o: ExtractOptions): Promise<ExtractResult | Skippe
   const dir = machineDir(o, o.machine);
   const files = SPLITS.map((split) => path.join(dir, `${split}_extract.npz`));
   if (!o.frontend === !o.model) throw new Error('extract: give either a frontend or a model');
-  const sec = resolveSec(o.sec ?? o.dcase);
-  // Clip models (dis, pretrained) take their own fixed length; the AE and raw features take `sec`.
+  const sec = machineSec(o.dcase, o.machine, o.sec);
+  // Clip models (dis, pretrained) take their own fixed length; the AE and raw features the machine's.
   const length = o.model && o.model.kind !== 'ae' ? o.model.config.secSamples : sec === null ? 0 : cropSamples(sec);
   // near is left out of the fingerprint, so extracts made before the setting existed still match.
   const channel = o.channel?.channel === undefined || o.channel.channel === 'near' ? {} : o.channel;

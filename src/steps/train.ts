@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { cropSamples, resolveSec } from '../dcase/index.js';
+import { cropSamples, machineSec, resolveSec } from '../dcase/index.js';
 import { listClips } from '../data/clips.js';
 import { LABEL_PRESETS, makeLabels, writeLabels, type LabelFile, type LabelPreset } from '../data/label.js';
 import { readSafetensorsHeader } from '../io/safetensors.js';
@@ -390,7 +390,7 @@ export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult | 
 
   let validate: LoopOptions['validate'];
   if (o.validate ?? true) {
-    const sec = resolveSec(o.sec ?? o.dcase);
+    const sec = machineSec(o.dcase, o.machine, o.sec);
     const test = await listClips(o.dataDir, o.dcase, o.machine, 'test');
     validate = async () => {
       const out = await model.extractFiles(test.paths, { length: sec === null ? undefined : cropSamples(sec), batchSize: EXTRACT_BATCH_SIZE, ...channel, device: o.device, signal: o.signal });
