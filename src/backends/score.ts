@@ -2,7 +2,7 @@
  * Typed fit/score on embeddings: fits a backend on training rows and scores query sets, in the
  * native core (batched distances on the selected device).
  */
-import { ensureThreads, native, runJob, type NativeEmbedSet } from '../native/index.js';
+import { ensureThreads, native, runJob, type NativeAddon, type NativeBackendConfig, type NativeEmbedSet, type NativeJob, type NativeScoreOptions } from '../native/index.js';
 import type { StepControl } from '../run/index.js';
 import { resolveBackend, type BackendConfig } from './config.js';
 
@@ -34,28 +34,29 @@ export function toNative(s: EmbeddingSet, what: string): NativeEmbedSet {
   };
 }
 
-/** Fits `config` on `train` and scores every set in `queries` (higher = more anomalous). */
-export async function fitScore(
+export type BackendControl = StepControl & { memoryBudgetBytes?: number };
+
+/**
+ * The one way a backend call reaches the addon: the config resolved (its column name), threads
+ * applied, the run options, cancellation. `start` issues the addon call.
+ */
+export async function runBackend<T>(
   config: BackendConfig,
-  train: EmbeddingSet,
-  queries: EmbeddingSet[],
-  control: StepControl & { memoryBudgetBytes?: number } = {},
-): Promise<ScoreResult> {
+  control: BackendControl,
+  start: (addon: NativeAddon, cfg: NativeBackendConfig, options: NativeScoreOptions) => NativeJob<T>,
+): Promise<{ column: string; result: T }> {
   const b = resolveBackend(config);
   ensureThreads();
   const addon = native();
+  const options = { device: control.device ?? 'cpu', memoryBudgetBytes: control.memoryBudgetBytes };
+  const result = await runJob(() => start(addon, { kind: b.kind, params: b.params }, options), control.signal);
+  return { column: b.column, result };
+}
+
+/** Fits `config` on `train` and scores every set in `queries` (higher = more anomalous). */
+export async function fitScore(config: BackendConfig, train: EmbeddingSet, queries: EmbeddingSet[], control: BackendControl = {}): Promise<ScoreResult> {
   const q = queries.map((s, i) => toNative(s, `query set ${i}`));
   const t = toNative(train, 'training set');
-  const r = await runJob(
-    () =>
-      addon.backendScore(
-        { kind: b.kind, params: b.params },
-        t,
-        q,
-        { device: control.device ?? 'cpu', memoryBudgetBytes: control.memoryBudgetBytes },
-        control.onProgress,
-      ),
-    control.signal,
-  );
-  return { column: b.column, scores: r.scores, warnings: r.warnings };
+  const { column, result } = await runBackend(config, control, (addon, cfg, options) => addon.backendScore(cfg, t, q, options, control.onProgress));
+  return { column, scores: result.scores, warnings: result.warnings };
 }

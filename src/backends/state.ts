@@ -2,10 +2,9 @@
  * A backend's fitted state as arrays (for detectors): fit once, keep the state and the
  * leave-one-out training scores, and score new query sets later without refitting.
  */
-import { ensureThreads, native, runJob, type NativeBackendState } from '../native/index.js';
-import type { StepControl } from '../run/index.js';
-import { resolveBackend, type BackendConfig } from './config.js';
-import { toNative, type EmbeddingSet } from './score.js';
+import type { NativeBackendState } from '../native/index.js';
+import type { BackendConfig } from './config.js';
+import { runBackend, toNative, type BackendControl, type EmbeddingSet } from './score.js';
 
 export interface FitResult {
   column: string;
@@ -21,48 +20,16 @@ export interface StateScoreResult {
   scores: Float64Array[];
 }
 
-type Control = StepControl & { memoryBudgetBytes?: number };
-
 /** Fits `config` on `train` and returns its state and leave-one-out training scores. */
-export async function fitBackend(config: BackendConfig, train: EmbeddingSet, control: Control = {}): Promise<FitResult> {
-  const b = resolveBackend(config);
-  ensureThreads();
-  const addon = native();
+export async function fitBackend(config: BackendConfig, train: EmbeddingSet, control: BackendControl = {}): Promise<FitResult> {
   const t = toNative(train, 'training set');
-  const r = await runJob(
-    () =>
-      addon.backendFit(
-        { kind: b.kind, params: b.params },
-        t,
-        { device: control.device ?? 'cpu', memoryBudgetBytes: control.memoryBudgetBytes },
-        control.onProgress,
-      ),
-    control.signal,
-  );
-  return { column: b.column, state: r.state, trainScores: r.trainScores, warnings: r.warnings };
+  const { column, result } = await runBackend(config, control, (addon, cfg, options) => addon.backendFit(cfg, t, options, control.onProgress));
+  return { column, state: result.state, trainScores: result.trainScores, warnings: result.warnings };
 }
 
 /** Scores every set in `queries` against a state from `fitBackend` with the same `config`. */
-export async function scoreWithState(
-  config: BackendConfig,
-  state: NativeBackendState,
-  queries: EmbeddingSet[],
-  control: Control = {},
-): Promise<StateScoreResult> {
-  const b = resolveBackend(config);
-  ensureThreads();
-  const addon = native();
+export async function scoreWithState(config: BackendConfig, state: NativeBackendState, queries: EmbeddingSet[], control: BackendControl = {}): Promise<StateScoreResult> {
   const q = queries.map((s, i) => toNative(s, `query set ${i}`));
-  const r = await runJob(
-    () =>
-      addon.backendScoreState(
-        { kind: b.kind, params: b.params },
-        state,
-        q,
-        { device: control.device ?? 'cpu', memoryBudgetBytes: control.memoryBudgetBytes },
-        control.onProgress,
-      ),
-    control.signal,
-  );
-  return { column: b.column, scores: r.scores };
+  const { column, result } = await runBackend(config, control, (addon, cfg, options) => addon.backendScoreState(cfg, state, q, options, control.onProgress));
+  return { column, scores: result.scores };
 }
