@@ -72,12 +72,20 @@ Napi::Value extract_files_js(const Napi::CallbackInfo& info) {
       named_tensors_to_js);
 }
 
-// frontendForward(wave {data, shape: [B, L]}, options, onProgress?) — waveforms already in memory.
+// frontendForward(wave {data, shape: [B, L], or [B, 2, L] for channel subtract/both}, options,
+// onProgress?) — waveforms already in memory.
 Napi::Value frontend_forward_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   torch::Tensor wave = tensor_from_js(info[0], "wave");
-  if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2) fail(env, ErrorKind::kType, "wave must be float32 with shape [batch, samples]");
   ExtractSetup s = setup_from_js(get_options(info, 1));
+  // Two-channel modes take [batch, 2, samples] = [near; far], the others [batch, samples].
+  if (audio::keeps_two_channels(s.opts.channel)) {
+    if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 3 || wave.size(1) != 2) {
+      fail(env, ErrorKind::kType, "wave must be float32 with shape [batch, 2, samples] for channel subtract/both");
+    }
+  } else if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2) {
+    fail(env, ErrorKind::kType, "wave must be float32 with shape [batch, samples]");
+  }
   JobOptions jo;
   jo.on_progress = info[2];
   jo.device = s.device;
@@ -108,7 +116,8 @@ Napi::Value read_wav_js(const Napi::CallbackInfo& info) {
       [](Napi::Env e, torch::Tensor& t) -> Napi::Value { return tensor_to_js(e, t); });
 }
 
-// The options decodeClips and decodeBuffers share: { sampleRate, length, channel?, ioThreads? }.
+// The options decodeClips and decodeBuffers share: { sampleRate, length, channel?, ioThreads? };
+// channel subtract/both makes (2, length) clips = [channel 0; channel 1].
 audio::DecodeOptions decode_options_from_js(const Napi::Object& o) {
   Napi::Env env = o.Env();
   audio::DecodeOptions opts;
@@ -116,15 +125,12 @@ audio::DecodeOptions decode_options_from_js(const Napi::Object& o) {
   opts.length = get_int(o, "length", 0);
   if (opts.sample_rate <= 0) fail(env, ErrorKind::kValue, "options.sampleRate must be a positive integer (Hz)");
   if (opts.length <= 0) fail(env, ErrorKind::kValue, "options.length must be a positive integer (samples)");
-  const std::string channel = get_string(o, "channel", "mean");
-  if (channel != "mean" && channel != "near" && channel != "far") {
-    fail(env, ErrorKind::kValue, "options.channel must be \"mean\", \"near\" or \"far\", got \"" + channel + "\"");
-  }
-  opts.channel = audio::parse_channel(channel);
+  // Default mean (any channel count scores); channel_from_js checks the name.
+  opts.channel = o.Get("channel").IsUndefined() ? audio::Channel::kMean : channel_from_js(o);
   return opts;
 }
 
-// { wave: {data, shape: [nOk, length]}, files: [{ ok, error?, sampleRate, channels, frames, format }] }
+// { wave: {data, shape: [nOk, length] or [nOk, 2, length]}, files: [{ ok, error?, sampleRate, channels, frames, format }] }
 Napi::Value decoded_batch_to_js(Napi::Env e, audio::DecodedBatch& b) {
   Napi::Object result = Napi::Object::New(e);
   result.Set("wave", tensor_to_js(e, b.wave));

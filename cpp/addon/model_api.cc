@@ -51,6 +51,7 @@ class ClipModelWrap : public ModelWrap<Derived> {
     data->n_classes = get_int(d, "numClasses", 0);
     data->length = get_int(d, "length", this->clip_samples_);
     data->channel = channel_from_js(d);
+    this->check_channel(env, data->channel);
     data->validate();
     if (data->n_classes != n_classes_) {
       fail(env, ErrorKind::kValue, "data.numClasses (" + std::to_string(data->n_classes) + ") differs from the model's (" +
@@ -79,7 +80,8 @@ class DisModelWrap : public ClipModelWrap<DisModelWrap> {
       const auto c = dis_config_from_js(cfg);
       auto model = seeded(cfg, [&] { return train::DisModel(c); });
       n_classes_ = c.n_classes;
-      adopt(info.Env(), model.ptr(), std::make_shared<extract::ModelFrontend<train::DisModel>>(model), c.extractor.embed_size(),
+      clip_channels_ = c.channels;
+      adopt(info.Env(), model.ptr(), std::make_shared<extract::ModelFrontend<train::DisModel>>(model), c.embed_size(),
             c.extractor.sec_samples);
     });
   }
@@ -101,8 +103,9 @@ class PretrainedModelWrap : public ClipModelWrap<PretrainedModelWrap> {
       const auto c = pretrained_config_from_js(cfg, head_config_from_js(cfg));
       pre_ = seeded(cfg, [&] { return train::PretrainedModel(c); });
       n_classes_ = c.n_classes;
+      clip_channels_ = c.channels;
       adopt(info.Env(), pre_.ptr(), std::make_shared<extract::ModelFrontend<train::PretrainedModel>>(pre_),
-            pre_->extractor->embed_size(), c.sec_samples);
+            pre_->embed_size(), c.sec_samples);
     });
   }
 

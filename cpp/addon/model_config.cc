@@ -85,6 +85,16 @@ train::DisModelConfig dis_config_from_js(const Napi::Object& o) {
   c.featex_prob = get_number(o, "featexProb", c.featex_prob);
   c.subspace_embed_size = get_int(o, "subspaceEmbedSize", c.subspace_embed_size);
   c.aux_weight = get_number(o, "auxWeight", c.aux_weight);
+  // Two-channel input is architecture: it travels in the config (and so in checkpoints).
+  const std::string channel = get_string(o, "channel", "");
+  if (channel == "subtract") {
+    c.channels = train::ClipChannels::kSubtract;
+    c.extractor.subtract = subtraction_from_js(o);
+  } else if (channel == "both") {
+    c.channels = train::ClipChannels::kBoth;
+  } else if (!channel.empty()) {
+    fail(o.Env(), ErrorKind::kValue, "config.channel must be \"subtract\" or \"both\" (absent: one channel), got \"" + channel + "\"");
+  }
   return c;
 }
 
@@ -100,6 +110,13 @@ train::AeModelConfig ae_config_from_js(const Napi::Object& o) {
   c.stft.f_min = get_number(o, "fMin", *c.stft.f_min);
   c.stft.f_max = get_number(o, "fMax", *c.stft.f_max);
   c.subtract = subtraction_from_js(o);
+  // Absent: one channel, or subtract when the input is two-channel (older checkpoints say only channelAlpha).
+  Napi::Value ch = o.Get("channel");
+  if (!ch.IsUndefined() && !ch.IsNull()) {
+    const std::string name = get_string(o, "channel", "");
+    if (name != "subtract" && name != "both") fail(o.Env(), ErrorKind::kValue, "config.channel must be \"subtract\" or \"both\", got \"" + name + "\"");
+    c.both = name == "both";
+  }
   return c;
 }
 

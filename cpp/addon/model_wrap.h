@@ -20,6 +20,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -140,7 +141,24 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   std::shared_ptr<train::Trainer> trainer_;
   int64_t embed_size_ = 0;
   int64_t clip_samples_ = 0;
+  // Clip models: how they take the channels (set by the derived constructor); unset: the frontend
+  // takes whatever the reader gives (the AE).
+  std::optional<train::ClipChannels> clip_channels_;
   bool disposed_ = false;
+
+  // A call's channel must give the clips the model was built for: subtract → subtract, both →
+  // both, a one-channel model → near, far or mean.
+  void check_channel(Napi::Env env, audio::Channel c) const {
+    if (!clip_channels_) return;
+    const auto need = *clip_channels_;
+    const bool ok = need == train::ClipChannels::kSubtract ? c == audio::Channel::kSubtract
+                    : need == train::ClipChannels::kBoth   ? c == audio::Channel::kBoth
+                                                           : !audio::keeps_two_channels(c);
+    if (ok) return;
+    const char* built = need == train::ClipChannels::kSubtract ? "channel subtract" : need == train::ClipChannels::kBoth ? "channel both" : "one channel (near, far or mean)";
+    const char* given = c == audio::Channel::kSubtract ? "subtract" : c == audio::Channel::kBoth ? "both" : c == audio::Channel::kFar ? "far" : c == audio::Channel::kMean ? "mean" : "near";
+    fail(env, ErrorKind::kValue, std::string("this ") + Derived::kName + " was built for " + built + "; the call's channel is " + given);
+  }
 
  private:
   Napi::Value counts(const Napi::CallbackInfo& info) {
@@ -209,6 +227,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     eo.batch_size = get_int(o, "batchSize", eo.batch_size);
     eo.io_threads = static_cast<int>(get_int(o, "ioThreads", eo.io_threads));
     eo.channel = channel_from_js(o);
+    check_channel(env, eo.channel);
     eo.bf16 = bf16_from_js(o);
     JobOptions jo;
     jo.device = get_device(o);
@@ -227,10 +246,17 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   Napi::Value embed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     torch::Tensor wave = tensor_from_js(info.Length() > 0 ? info[0] : env.Undefined(), "wave");
-    if (wave.scalar_type() != torch::kFloat32 || wave.dim() != 2) fail(env, ErrorKind::kType, "wave must be float32 with shape [batch, samples]");
-    if (clip_samples_ > 0 && wave.size(1) != clip_samples_) {
-      fail(env, ErrorKind::kValue, "wave must have shape [batch, " + std::to_string(clip_samples_) + "], got " +
-                                       std::to_string(wave.size(1)) + " samples");
+    // Two-channel clip models take [batch, 2, samples] = [near, far].
+    const bool two = clip_channels_ && *clip_channels_ != train::ClipChannels::kOne;
+    // Models without a clip-channel setting (the AE) take either shape; their frontend checks its own.
+    const bool either = !clip_channels_ && wave.dim() == 3 && wave.size(1) == 2;
+    if (!either && (wave.scalar_type() != torch::kFloat32 || wave.dim() != (two ? 3 : 2) || (two && wave.size(1) != 2))) {
+      fail(env, ErrorKind::kType, two ? "wave must be float32 with shape [batch, 2, samples] (this model takes [near, far] clips)"
+                                      : "wave must be float32 with shape [batch, samples]");
+    }
+    if (clip_samples_ > 0 && wave.size(-1) != clip_samples_) {
+      fail(env, ErrorKind::kValue, std::string("wave must have shape [batch, ") + (two ? "2, " : "") + std::to_string(clip_samples_) + "], got " +
+                                       std::to_string(wave.size(-1)) + " samples");
     }
     auto o = get_options(info, 1);
     extract::ExtractOptions eo;

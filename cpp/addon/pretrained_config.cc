@@ -83,6 +83,10 @@ train::PretrainedModelConfig pretrained_config_from_js(const Napi::Object& o, tr
   c.n_classes = get_int(o, "numClasses", c.n_classes);
   c.head = std::move(head);
   c.mixup_prob = get_number(o, "mixupProb", c.mixup_prob);
+  const std::string channel = get_string(o, "channel", "");
+  if (channel == "both") c.channels = train::ClipChannels::kBoth;
+  else if (channel == "subtract") c.channels = train::ClipChannels::kSubtract;  // the model refuses it, naming the encoder
+  else if (!channel.empty()) fail(env, ErrorKind::kValue, "config.channel must be \"both\" (absent: one channel), got \"" + channel + "\"");
   return c;
 }
 

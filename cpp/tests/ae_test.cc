@@ -213,6 +213,56 @@ void test_training_vectors() {
   fs::remove_all(dir);
 }
 
+// Channel both: a vector is [near vector | far vector] of the same frames, each exactly what the
+// one-channel FlattenSTFT gives its channel; the MLP is built for the doubled width; training
+// vectors from two-channel files likewise; loader channel and model must agree.
+void test_both() {
+  torch::manual_seed(8);
+  train::AeModelConfig cfg;
+  cfg.both = true;
+  train::AeModel m(cfg);
+  const features::FlattenStft one;  // the one-channel path, default AE options
+  EXPECT(m->features().dim() == 2 * 640 && one.dim() == 640);
+  EXPECT(m->network->encoder[0]->as<torch::nn::LinearImpl>()->weight.sizes() == torch::IntArrayRef({128, 1280}));
+  EXPECT(m->network->decoder[12]->as<torch::nn::LinearImpl>()->weight.sizes() == torch::IntArrayRef({1280, 128}));
+  const auto wave = torch::randn({3, 2, 12000}) * 0.2;
+  torch::NoGradGuard ng;
+  const auto x = m->vectors(wave);
+  const auto near = one.forward(wave.select(1, 0)), far = one.forward(wave.select(1, 1));
+  EXPECT(x.sizes() == torch::IntArrayRef({near.size(0), 1280}));
+  EXPECT(torch::equal(x.slice(1, 0, 640), near) && torch::equal(x.slice(1, 640, 1280), far));
+  EXPECT_THROWS(std::invalid_argument, "channel both", m->vectors(wave.select(1, 0)));
+  // AS-recon over the doubled vectors.
+  m->eval();
+  const auto out = m->extract(wave);
+  auto [est, z] = m->network->forward(x);
+  const int64_t n = x.size(0) / 3;
+  for (int64_t i = 0; i < 3; ++i) {
+    const double want = (est.slice(0, n * i, n * (i + 1)) - x.slice(0, n * i, n * (i + 1))).pow(2).mean().item<double>();
+    EXPECT(std::abs(out[1].second[i].item<double>() - want) <= 1e-6 * want);
+  }
+
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("asd_ae_both_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<std::string> paths;
+  std::vector<torch::Tensor> parts;
+  WavSpec spec;
+  spec.channels = 2;
+  for (int i = 0; i < 3; ++i) {
+    const int64_t len = 9000 + 2500 * i;
+    paths.push_back((dir / ("two" + std::to_string(i) + ".wav")).string());
+    write_wav(paths.back(), spec, pcm16_bytes(random_pcm(2 * len, 50 + i)));
+    parts.push_back(torch::cat({one.forward(audio::read_wav(paths.back(), audio::Channel::kNear).unsqueeze(0)),
+                                one.forward(audio::read_wav(paths.back(), audio::Channel::kFar).unsqueeze(0))}, 1));
+  }
+  EXPECT(train::training_vectors(*m, paths, 2, RunContext{}, audio::Channel::kBoth).equal(torch::cat(parts)));
+  EXPECT_THROWS(std::invalid_argument, "built for channel both", train::training_vectors(*m, paths, 2, RunContext{}, audio::Channel::kSubtract));
+  train::AeModel plain(train::AeModelConfig{});
+  EXPECT_THROWS(std::invalid_argument, "needs an AE built for it", train::training_vectors(*plain, paths, 2, RunContext{}, audio::Channel::kBoth));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 
 int main() {
@@ -222,5 +272,6 @@ int main() {
       {"FlattenSTFT layout and values", test_flatten_stft},
       {"AS-recon, embed and training", test_extract_and_training},
       {"training vectors from files", test_training_vectors},
+      {"channel both: [near | far] vectors", test_both},
   });
 }

@@ -419,6 +419,73 @@ void test_buffer_batch() {
   EXPECT_THROWS(asd::Cancelled, "aborted", asd::audio::decode_buffers(buffers, opts(16000, 3000), ctx, 2));
 }
 
+// Subtract/both: two rows, each the one-channel decode of its channel (resampled on its own).
+void test_two_channels() {
+  // 44.1 kHz float stereo, a different sine per channel: rows must carry each channel's tone.
+  const int sr = 44100;
+  const double near_hz = 440, far_hz = 1500;
+  const auto a = sine(sr, near_hz, 0.5, 2 * sr), b = sine(sr, far_hz, 0.25, 2 * sr);
+  std::vector<float> inter;
+  for (size_t i = 0; i < a.size(); ++i) inter.insert(inter.end(), {a[i], b[i]});
+  WavSpec spec;
+  spec.sr = sr;
+  spec.channels = 2;
+  spec.bits = 32;
+  spec.fmt = 3;
+  const std::string p = file("two44k.wav");
+  write_wav(p, spec, float_bytes(inter));
+  for (int64_t length : {16000, 32000, 50000}) {  // crop, whole, tile
+    const auto near = decode_clip(p, opts(16000, length, Channel::kNear));
+    const auto far = decode_clip(p, opts(16000, length, Channel::kFar));
+    EXPECT(near.ok && far.ok);
+    for (Channel ch : {Channel::kSubtract, Channel::kBoth}) {
+      const auto d = decode_clip(p, opts(16000, length, ch));
+      EXPECT(d.ok && d.channels == 2 && d.sample_rate == sr && d.frames == 2 * sr);
+      EXPECT(d.wave.sizes() == torch::IntArrayRef({2, length}));
+      EXPECT(torch::equal(d.wave[0], near.wave) && torch::equal(d.wave[1], far.wave));
+      EXPECT(d.frames_read == near.frames_read);
+    }
+  }
+  const auto d = decode_clip(p, opts(16000, 32000, Channel::kBoth));
+  const torch::Tensor mid = d.wave.narrow(1, 8000, 16000);  // away from both edges
+  EXPECT(std::fabs(peak_hz(mid[0], 16000) - near_hz) < 1e-9 && std::fabs(peak_hz(mid[1], 16000) - far_hz) < 1e-9);
+  EXPECT(std::fabs(level_db(mid[0], 0.5)) < 0.1 && std::fabs(level_db(mid[1], 0.25)) < 0.1);
+
+  // 16 kHz 16-bit: no resampling, each row exactly its channel's int16/32768, tiled.
+  const auto x = random_pcm(3000, 41), y = random_pcm(3000, 42);
+  std::vector<int16_t> pcm;
+  for (size_t i = 0; i < x.size(); ++i) pcm.insert(pcm.end(), {x[i], y[i]});
+  WavSpec s16;
+  s16.channels = 2;
+  const std::string q = file("two16k.wav");
+  write_wav(q, s16, pcm16_bytes(pcm));
+  const auto e = decode_clip(q, opts(16000, 7000, Channel::kSubtract));
+  bool exact = e.ok;
+  for (int64_t i = 0; exact && i < 7000; ++i) {
+    exact = e.wave[0][i].item<float>() == x[static_cast<size_t>(i % 3000)] / 32768.0f &&
+            e.wave[1][i].item<float>() == y[static_cast<size_t>(i % 3000)] / 32768.0f;
+  }
+  EXPECT(exact);
+  EXPECT(torch::equal(e.wave, asd::audio::crop_or_tile(asd::audio::read_wav(q, Channel::kBoth), 7000)));
+
+  // A mono file has no second channel: an entry naming it, alone in a batch of good files.
+  const std::string mono = file("mono_for_both.wav");
+  write_wav(mono, {}, pcm16_bytes(random_pcm(2000, 43)));
+  for (Channel ch : {Channel::kSubtract, Channel::kBoth}) {
+    const auto bad = decode_clip(mono, opts(16000, 100, ch));
+    EXPECT(!bad.ok && bad.error.rfind(mono + ": mono audio has no far channel", 0) == 0 && bad.channels == 1);
+  }
+  const auto batch = asd::audio::decode_batch({p, mono, q}, opts(16000, 5000, Channel::kBoth), asd::RunContext{}, 2);
+  EXPECT(batch.wave.sizes() == torch::IntArrayRef({2, 2, 5000}));
+  EXPECT(batch.files[0].ok && !batch.files[1].ok && batch.files[2].ok);
+  EXPECT(batch.files[1].error.rfind(mono + ": ", 0) == 0);
+  EXPECT(torch::equal(batch.wave[0], decode_clip(p, opts(16000, 5000, Channel::kBoth)).wave));
+  EXPECT(torch::equal(batch.wave[1], decode_clip(q, opts(16000, 5000, Channel::kBoth)).wave));
+  // The same from bytes in memory.
+  expect_same_as_file(p, opts(16000, 20000, Channel::kBoth));
+  expect_buffer_error(read_bytes(mono), "upload.wav", "mono audio has no far channel", opts(16000, 100, Channel::kSubtract));
+}
+
 }  // namespace
 
 int main() {
@@ -432,7 +499,8 @@ int main() {
                             {"batch", test_batch},
                             {"memory_matches_files", test_memory_matches_files},
                             {"buffer_errors", test_buffer_errors},
-                            {"buffer_batch", test_buffer_batch}});
+                            {"buffer_batch", test_buffer_batch},
+                            {"two_channels", test_two_channels}});
   fs::remove_all(kDir);
   return rc;
 }

@@ -101,6 +101,11 @@ export class Detector implements Disposable {
     return this.manifest.audio.length;
   }
 
+  /** Waveform rows per clip: 2 ([near, far]) for channel subtract/both, else 1. */
+  get channels(): 1 | 2 {
+    return twoChannel(this.manifest.audio.channel) ? 2 : 1;
+  }
+
   get disposed(): boolean {
     return this.isDisposed;
   }
@@ -119,26 +124,42 @@ export class Detector implements Disposable {
   /**
    * Scores audio files (any format libsndfile reads; resampled, down-mixed and tiled/cropped as
    * the detector says) or equal-length waveforms at the detector's rate (Float32Arrays or a
-   * (B, length) tensor). Files that cannot be read do not fail the call: see `errors`.
+   * (B, length) tensor; for a two-channel detector (`channels` 2) a (B, 2, length) tensor or
+   * Float32Arrays of 2·length samples, channel 0 then channel 1). Files that cannot be read do
+   * not fail the call: see `errors`.
    */
   async score(input: string[] | Float32Array[] | TensorLike, opts: ScoreOptions = {}): Promise<DetectorScores> {
     this.checkLive();
     const batch = opts.batchSize ?? EXTRACT_BATCH_SIZE;
     if (!(Number.isInteger(batch) && batch > 0)) throw new RangeError(`batchSize must be a positive integer, got ${batch}`);
     if (Array.isArray(input) && input.every((x) => typeof x === 'string')) return this.scoreFiles(input as string[], batch, opts);
-    const wave = stackWaves(input as Float32Array[] | TensorLike, 'Detector.score');
-    if (wave.shape[1] !== this.length) throw new RangeError(`Detector.score: waveforms must have ${this.length} samples (the detector's clip length at ${this.sampleRate} Hz), got ${wave.shape[1]}`);
+    const wave = this.clipShape(stackWaves(input as Float32Array[] | TensorLike, 'Detector.score'));
     const n = wave.shape[0];
+    const perClip = this.channels * this.length;
     const out = emptyScores(n);
     const sections = Array.from({ length: n }, (_, i) => this.sectionFor(undefined, opts.sections?.[i] ?? opts.section));
     for (let at = 0; at < n; at += batch) {
       const rows = Math.min(batch, n - at);
-      const part = { data: wave.data.subarray(at * this.length, (at + rows) * this.length), shape: [rows, this.length] };
+      const part = { data: wave.data.subarray(at * perClip, (at + rows) * perClip), shape: [rows, ...wave.shape.slice(1)] };
       await this.scoreWaves(part, sections.slice(at, at + rows), out, Array.from({ length: rows }, (_, i) => at + i), opts);
       await opts.onBatch?.(at, at + rows, out);
       opts.onProgress?.(at + rows, n);
     }
     return out;
+  }
+
+  /** Waveforms as the frontend takes them: [B, length], or [B, 2, length] for two channels (else a RangeError). */
+  private clipShape(wave: TensorLike): TensorLike {
+    const L = this.length;
+    const want = this.channels === 2 ? `[batch, 2, ${L}] (channel 0 then channel 1, or Float32Arrays of ${2 * L} samples)` : `${L} samples`;
+    const bad = () => new RangeError(`Detector.score: waveforms must have ${want} (the detector's clip length at ${this.sampleRate} Hz, channel ${this.manifest.audio.channel}), got shape [${wave.shape.join(', ')}]`);
+    if (this.channels === 1) {
+      if (wave.shape.length !== 2 || wave.shape[1] !== L) throw bad();
+      return wave;
+    }
+    if (wave.shape.length === 3 && wave.shape[1] === 2 && wave.shape[2] === L) return wave;
+    if (wave.shape.length === 2 && wave.shape[1] === 2 * L) return { data: wave.data, shape: [wave.shape[0], 2, L] };
+    throw bad();
   }
 
   /**
@@ -213,9 +234,15 @@ export class Detector implements Disposable {
   /** Frontend → backend → decisions for one batch; results land at `at[i]` of `out`. */
   private async scoreWaves(wave: TensorLike, sections: number[], out: DetectorScores, at: number[], opts: ScoreOptions): Promise<void> {
     const key = this.manifest.score.key;
+    // Two-channel waves are [B, 2, L]: a model takes them as its config says (subtract/both); the
+    // raw-feature frontend is told the channel mode (and α/floor) as the run's extraction was.
+    const audio = this.manifest.audio;
+    const channel = twoChannel(audio.channel)
+      ? { channel: audio.channel, ...(audio.channel_alpha === undefined ? {} : { channelAlpha: audio.channel_alpha }), ...(audio.channel_floor === undefined ? {} : { channelFloor: audio.channel_floor }) }
+      : {};
     const outputs = this.frontend.model
       ? await this.frontend.model.extract(wave, { device: this.device, signal: opts.signal, batchSize: wave.shape[0] })
-      : await runJob(() => native().frontendForward(wave, { frontend: this.frontend.features!, length: 0, batchSize: wave.shape[0], device: this.device }), opts.signal);
+      : await runJob(() => native().frontendForward(wave, { frontend: this.frontend.features!, length: 0, batchSize: wave.shape[0], device: this.device, ...channel }), opts.signal);
     const embed = outputs.embed;
     let scores: ArrayLike<number>;
     if (!this.backend) {
@@ -284,9 +311,12 @@ function emptyScores(n: number): DetectorScores {
   };
 }
 
+/** Rows (first axis) of a [B, …] tensor. */
 function pickRows(t: TensorLike, rows: number[]): TensorLike {
-  const d = t.shape[1];
+  const d = t.shape.slice(1).reduce((a, b) => a * b, 1);
   const data = new Float32Array(rows.length * d);
   rows.forEach((r, i) => data.set(t.data.subarray(r * d, (r + 1) * d), i * d));
-  return { data, shape: [rows.length, d] };
+  return { data, shape: [rows.length, ...t.shape.slice(1)] };
 }
+
+const twoChannel = (c: DetectorManifest['audio']['channel']): c is 'subtract' | 'both' => c === 'subtract' || c === 'both';

@@ -67,8 +67,14 @@ export const manifestSchema = z.object({
     sample_rate: z.number().int().positive(),
     /** Samples per clip: shorter clips are tiled, longer ones cropped (offset 0), as extraction does. */
     length: z.number().int().positive(),
-    /** How multi-channel audio is read (the run's `channel`; subtract/both are not decodable by detectors yet). */
+    /**
+     * How multi-channel audio is read (the run's `channel`): subtract/both score channels 0 and 1
+     * of each file ([near, far]; a mono file is an error row).
+     */
     channel: z.enum(['mean', 'near', 'far', 'subtract', 'both']),
+    /** subtract: the run's α and floor (a raw-feature frontend applies them; checkpoints carry their own). */
+    channel_alpha: z.number().optional(),
+    channel_floor: z.number().optional(),
   }),
   frontend: frontendSchema,
   score: z.object({

@@ -35,12 +35,30 @@ export interface NativeInfo {
   cudaDeviceCount: number;
   numThreads: number;
   hardwareThreads: number;
+  /**
+   * Whether precision "bf16" can run on the CPU: the CPU has avx512_bf16 or amx_bf16 (flags in
+   * `cpuBf16Flags`, "none" without). ASDKIT_CPU_BF16=0 in the environment the addon loads with
+   * turns it off (bf16 on the CPU is then refused, as on a CPU without it).
+   */
+  cpuBf16: boolean;
+  cpuBf16Flags: string;
   /** The caching CPU allocator (off with ASDKIT_CPU_CACHE=0; ASDKIT_CPU_CACHE=<MiB> caps it). */
   cpuCache: { installed: boolean; cachedBytes: number; inUseBytes: number; limitBytes: number; hits: number; misses: number };
   /** Native jobs: the bound per device, those running (all devices) and waiting, and the most that ran at once since the last setMaxJobs. */
   jobs: { maxPerDevice: number; running: number; queued: number; peakRunning: number };
   /** Model handles not yet disposed or collected, and the bytes they report to V8 (weights, buffers, optimiser state, vectors). */
   models: { live: number; bytes: number };
+}
+
+export interface BenchMatmulResult {
+  /** 2n³ / medianS / 1e9. */
+  gflops: number;
+  medianS: number;
+  minS: number;
+  n: number;
+  iters: number;
+  threads: number;
+  dtype: 'float32' | 'bfloat16';
 }
 
 export interface NativeFrontendConfig {
@@ -140,7 +158,8 @@ export interface NativeDecodeOptions {
   length: number;
   /**
    * Multi-channel input: `mean` of all channels (default), `near` (channel 0) or `far` (channel 1;
-   * an error for mono). The two-channel modes (subtract, both) are refused: this decoder makes mono clips.
+   * an error for mono). `subtract` and `both` keep channels 0 and 1: `wave` is then
+   * [files ok, 2, length], each row decoded as `near`/`far` would; a mono file is an error entry.
    */
   channel?: ChannelMode;
   ioThreads?: number;
@@ -171,6 +190,15 @@ export interface NativeModelConfig {
   featexProb?: number;
   subspaceEmbedSize?: number;
   auxWeight?: number;
+  /**
+   * Two-channel input (B, 2, L) = [near, far]; absent: one channel (B, L). `subtract`: every
+   * branch's magnitude spectrum is max(|X_near| − channelAlpha·|X_far|, channelFloor·|X_near|);
+   * `both`: the one extractor embeds each channel and the head sees the two embeddings
+   * concatenated (embedding 2E). Part of the architecture, so it is saved with the checkpoint.
+   */
+  channel?: 'subtract' | 'both';
+  channelAlpha?: number;
+  channelFloor?: number;
   /** Seeds the parameter initialisation. */
   seed?: number;
 }
@@ -196,6 +224,8 @@ export interface NativePretrainedConfig {
   numClasses?: number;
   head?: NativeModelConfig['head'];
   mixupProb?: number;
+  /** `both`: (B, 2, L) input, the encoder embeds each channel, embeddings concatenated (2E). No subtract: the fbank has no linear-magnitude stage to subtract in. */
+  channel?: 'both';
   seed?: number;
 }
 
@@ -211,7 +241,7 @@ export interface NativeTrainOptions {
   lrMin?: number;
   /** Deterministic kernels (warn-only) and no cuDNN benchmarking (default true). */
   deterministic?: boolean;
-  /** "bf16": autocast forward and loss to bfloat16 (CUDA only); default "fp32". */
+  /** "bf16": autocast forward and loss to bfloat16 (CUDA, or a CPU with `info().cpuBf16`); default "fp32". */
   precision?: Precision;
   batchSize?: number;
   seed?: number;
@@ -267,6 +297,12 @@ export interface NativeAeConfig {
   fMin?: number;
   fMax?: number;
   seed?: number;
+  /**
+   * Two-channel input: `subtract` (spectral subtraction before the mel stage; implied by
+   * channelAlpha for checkpoints saved before this field) or `both` (each channel's frame
+   * vector, concatenated: input dimension 2·nFrames·nMels).
+   */
+  channel?: 'subtract' | 'both';
   /** Spectral subtraction of two-channel input (channel subtract). */
   channelAlpha?: number;
   channelFloor?: number;
@@ -319,9 +355,16 @@ export interface NativeAddon {
   /** Returns the CPU allocator's cached blocks to the system. */
   releaseCpuCache(): void;
   checkDevice(spec: string): string;
+  /**
+   * The machine's dense matrix-product rate (bench): square n × n torch::mm (default n 2048,
+   * float32) on `threads` threads (default: the current count; restored after), two warm-up
+   * products, then the median of `iters` (default 10). Synchronous.
+   */
+  benchMatmul(options?: { n?: number; iters?: number; threads?: number; dtype?: 'float32' | 'bfloat16' }): BenchMatmulResult;
   /** One file; progress is (1, 1) once it is decoded. Shape [L], or [2, L] for channel subtract/both. */
   readWav(path: string, length: number, onProgress?: ProgressFn, options?: { channel?: ChannelMode }): NativeJob<TensorLike>;
   extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
+  /** Waveforms in memory: [B, L], or [B, 2, L] = [near; far] for channel subtract/both. */
   frontendForward(wave: TensorLike, options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;
   backendScore(
     config: NativeBackendConfig,

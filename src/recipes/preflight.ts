@@ -1,6 +1,6 @@
 /**
  * Checks, once and before any work, what a run needs and can be known without doing the work:
- * the device, `infer_ver`, the pretrained checkpoints, the label set of a dis_* recipe, the table
+ * the device, `infer_ver`, the channel mode, the pretrained checkpoints, the label set of a dis_* recipe, the table
  * metrics, and settings the recipe does not use (a warning). `runRecipe` calls it first; the CLI
  * calls it before a step command works, with the steps it is about to run. An error throws (one
  * message, with what to do); warnings and notes (which label file is used) are returned.
@@ -10,6 +10,7 @@ import { DOMAIN_METRICS } from '../metrics/index.js';
 import { native } from '../native/index.js';
 import { resolvePretrained } from '../pretrained/sources.js';
 import { aeSchema, datamoduleSchema, trainerSchema, type RunConfig } from '../run/index.js';
+import { channelExtractorOf, checkChannelFor } from '../steps/from-config.js';
 import { loadLabelSet } from '../steps/train.js';
 import { nearest } from '../util/nearest.js';
 
@@ -122,6 +123,8 @@ export async function preflight(c: RunConfig, o: PreflightOptions = {}): Promise
   if (trains || steps.has('extract') || steps.has('score')) checkDevice(c.device);
   if (steps.has('extract')) checkInferVer(c);
   if (steps.has('table')) checkTableMetrics(c.table.metrics, c.dcase as Dcase);
+  // A channel mode the extractor cannot take (BEATs / EAT and subtract), before any file is looked for.
+  if (trains || steps.has('extract')) checkChannelFor(c.channel, channelExtractorOf(c), c.recipe);
   // Pretrained encoders: a missing official file is one error with its download instructions.
   const f = c.extract.frontend;
   if (steps.has('extract') && f.type === 'pretrained') await resolvePretrained(f.checkpoint);

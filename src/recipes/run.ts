@@ -72,7 +72,10 @@ export async function runRecipe(c: RunConfig, hooks: RunHooks = {}): Promise<Run
   const ids = runIdsOf(c);
   const dir = versionDir(ids); // refuses ids that are not one path component each
   const machines = await selectMachines(c);
-  hooks.onPreflight?.(await preflight(c, { machines })); // device, infer_ver, checkpoints, labels, metrics: one error before any work
+  // Device, infer_ver, channel, checkpoints, labels, metrics: one error before any work. Called
+  // apart from the hook: `hooks.onPreflight?.(await preflight(…))` skips preflight without a hook.
+  const checked = await preflight(c, { machines });
+  hooks.onPreflight?.(checked);
   return withRunLock(dir, () => runLocked(c, machines, hooks));
 }
 

@@ -141,7 +141,8 @@ export function createServer(o: ServeOptions): FastifyInstance {
         name, recipe: m.recipe, dcase: m.dcase, machine: m.machine, column: m.score.column,
         sections: m.sections.map((s: { section: number; threshold: number }) => ({ section: s.section, threshold: s.threshold })),
         threshold_method: m.threshold.method, threshold_quantile: m.threshold.quantile,
-        sample_rate: m.audio.sample_rate, clip_samples: m.audio.length,
+        // channel subtract/both: uploads must have two channels (near, far); a mono one is an error.
+        sample_rate: m.audio.sample_rate, clip_samples: m.audio.length, channel: m.audio.channel,
         format_version: m.format_version, toolkit_version: m.toolkit_version,
       };
     }),

@@ -100,7 +100,10 @@ function conversionsOf(f: NativeDecodedFile, rate: number, length: number, chann
   if (!f.ok) return [];
   const out: string[] = [];
   if (f.sampleRate !== rate) out.push(`resampled ${f.sampleRate} Hz → ${rate} Hz`);
-  if (f.channels > 1) out.push(channel === 'mean' ? `down-mixed ${f.channels} channels to their mean` : `took the ${channel} channel of ${f.channels}`);
+  if (channel === 'subtract' || channel === 'both') {
+    // Channels 0 and 1 are the detector's input as they are; only further ones are left out.
+    if (f.channels > 2) out.push(`took channels 0 and 1 (near, far) of ${f.channels}`);
+  } else if (f.channels > 1) out.push(channel === 'mean' ? `down-mixed ${f.channels} channels to their mean` : `took the ${channel} channel of ${f.channels}`);
   const frames = Math.round((f.frames * rate) / f.sampleRate);
   if (frames < length) out.push(`tiled clips shorter than ${length / rate} s`);
   else if (frames > length) out.push(`cropped clips longer than ${length / rate} s to their first ${length / rate} s`);

@@ -21,6 +21,7 @@ import { machineDir, runIdsOf, type RunConfig, type StepControl } from '../run/i
 import { asdkitVersion } from '../run/timings.js';
 import { exists, writeAtomic } from '../util/files.js';
 import { checkpointFileOf, frontendOf, frozenEncoderOf } from './extractor.js';
+import { channelOf } from './from-config.js';
 import { embeddingSet } from './score.js';
 
 export interface ThresholdOptions {
@@ -137,6 +138,12 @@ async function frontendFor(c: RunConfig, machine: string): Promise<{ frontend: D
   return { frontend: { type: 'checkpoint', kind: 'dis', file: MODEL_FILE }, model: file, length: secSamples };
 }
 
+/** The manifest's channel fields: the run's channel, and α/floor for subtract (channelOf's reading of the config). */
+function channelEntry(c: RunConfig): Pick<DetectorManifest['audio'], 'channel' | 'channel_alpha' | 'channel_floor'> {
+  const { channelAlpha, channelFloor } = channelOf(c);
+  return { channel: c.channel, ...(channelAlpha === undefined ? {} : { channel_alpha: channelAlpha, channel_floor: channelFloor }) };
+}
+
 async function encoderEntry(configured: string) {
   const file = await resolvePretrained(configured);
   return { name: path.basename(file), sha256: await sha256File(file), bytes: (await fs.stat(file)).size };
@@ -152,8 +159,6 @@ export async function exportDetector(o: ExportOptions): Promise<{ dir: string; m
   if ((await exists(out)) && !o.overwrite) throw new Error(`${out}: already exists (use --overwrite to replace it)`);
   const testScores = path.join(machineDir(runIdsOf(c), o.machine), 'test_score.csv');
   if (!(await exists(testScores))) throw new Error(`${testScores}: missing; a detector is exported from a finished run (run its score step for ${o.machine} first)`);
-  // The detector decoder (decodeClips) makes one-channel clips; two-channel modes need its two-row variant first.
-  if (c.channel === 'subtract' || c.channel === 'both') throw new Error(`channel ${c.channel}: detectors cannot be exported for this channel mode yet (near, far and mean can)`);
   const { frontend, model, length } = await frontendFor(c, o.machine);
   const scorer = await fitScorer(c, o.machine, o.backend, o);
 
@@ -180,7 +185,7 @@ export async function exportDetector(o: ExportOptions): Promise<{ dir: string; m
       machine: o.machine,
       run: { name: c.name, version: c.version, seed: c.seed, infer_ver: c.infer_ver },
       // The channel the run was trained and extracted with, so stereo input is scored alike.
-      audio: { sample_rate: SAMPLE_RATE, length, channel: c.channel },
+      audio: { sample_rate: SAMPLE_RATE, length, ...channelEntry(c) },
       frontend,
       score: { column: scorer.column, backend: scorer.backend as DetectorManifest['score']['backend'], key: scorer.key },
       threshold: { method: o.thresholdMethod ?? 'gamma', quantile: o.thresholdQuantile ?? DEFAULT_QUANTILE, leave_one_out: scorer.leaveOneOut },

@@ -9,7 +9,7 @@ import type { NativeChannelOptions, NativeFrontendConfig } from '../native/index
 import { checkpointDir, runIdsOf, type RunConfig } from '../run/index.js';
 import { selectCheckpoint } from '../train/checkpoint.js';
 import { loadModel, PretrainedModel, type AnyModel, type PretrainedConfig } from '../train/model.js';
-import { channelOf, checkChannelFor, predictionModeOf } from './from-config.js';
+import { channelExtractorOf, channelOf, checkChannelFor, predictionModeOf } from './from-config.js';
 
 /**
  * A frontend config (no native memory) or a model (dispose it when done) and the file it came
@@ -47,7 +47,10 @@ export function frozenEncoderOf(c: RunConfig): PretrainedConfig | undefined {
   if (f.type !== 'pretrained') return undefined;
   const sec = resolveSec(c.extract.sec ?? c.dcase);
   if (sec === null) throw new Error(`${c.recipe}: the pretrained encoders need a fixed clip length (extract.sec)`);
-  return { encoder: f.encoder, checkpoint: f.checkpoint, secSamples: cropSamples(sec), ...predictionModeOf(f.encoder, f.prediction_mode) };
+  checkChannelFor(c.channel, f.encoder, c.recipe);
+  // channel both: the encoder embeds each channel and the two embeddings are concatenated (2E).
+  const both = c.channel === 'both' ? { channel: 'both' as const } : {};
+  return { encoder: f.encoder, checkpoint: f.checkpoint, secSamples: cropSamples(sec), ...predictionModeOf(f.encoder, f.prediction_mode), ...both };
 }
 
 /**
@@ -57,7 +60,7 @@ export function frozenEncoderOf(c: RunConfig): PretrainedConfig | undefined {
 export async function resolveExtractor(c: RunConfig, machine?: string): Promise<Extractor> {
   const f = c.extract.frontend;
   const channel = channelOf(c);
-  checkChannelFor(channel.channel, f.type === 'stft_pool' ? 'raw' : c.ae ? 'ae' : 'model');
+  checkChannelFor(channel.channel, channelExtractorOf(c), c.recipe);
   if (f.type === 'stft_pool') return { frontend: frontendOf(c)!, channel };
   const frozen = frozenEncoderOf(c);
   if (frozen) return { model: await PretrainedModel.create(frozen), source: frozen.checkpoint, channel };

@@ -4,12 +4,20 @@ import { numericSeed, runIdsOf, type AeSection, type ModelSection, type RunConfi
 import type { AeConfig } from '../train/model.js';
 import type { AeTrainStepOptions, DisArchitecture, TrainStepOptions } from './train.js';
 
-/** The architecture of a model section: a MultiResNet (dis_spec_*) or a pretrained encoder with LoRA (dis_beats/eat_*). */
-export function modelConfigOf(m: ModelSection): TrainStepOptions['model'] {
+/** The run's channel settings (and its recipe, for error messages). */
+type ChannelSettings = Pick<RunConfig, 'channel' | 'channel_alpha' | 'channel_floor'> & { recipe?: string };
+
+/**
+ * The architecture of a model section: a MultiResNet (dis_spec_*) or a pretrained encoder with
+ * LoRA (dis_beats/eat_*). With the run's channel settings `c`, a two-channel mode (subtract, both)
+ * becomes part of the architecture (and so of its checkpoints).
+ */
+export function modelConfigOf(m: ModelSection, c?: ChannelSettings): TrainStepOptions['model'] {
   const x = m.extractor;
-  if (!('checkpoint' in x)) return multiresnetConfigOf(m);
+  if (!('checkpoint' in x)) return multiresnetConfigOf(m, c);
   if (m.technique.type !== 'none') throw new Error(`model.technique ${m.technique.type} needs the multiresnet extractor`);
   return {
+    ...pretrainedChannelOf(x.type, c, c?.recipe),
     encoder: x.type,
     checkpoint: x.checkpoint,
     loraRank: x.lora_r,
@@ -23,11 +31,14 @@ export function modelConfigOf(m: ModelSection): TrainStepOptions['model'] {
   };
 }
 
-/** A MultiResNet model section's DisModel architecture (errors for a pretrained extractor). */
-export function multiresnetConfigOf(m: ModelSection): DisArchitecture {
+/** A MultiResNet model section's DisModel architecture (errors for a pretrained extractor); `c` as for modelConfigOf. */
+export function multiresnetConfigOf(m: ModelSection, c?: ChannelSettings): DisArchitecture {
   const x = m.extractor;
   if ('checkpoint' in x) throw new Error(`model.extractor.type ${x.type} is not a multiresnet`);
+  const channel = c ? channelOf(c) : {};
   return {
+    // subtract / both only (near, far and mean are the reader's business, not the model's).
+    ...(channel.channel === 'subtract' || channel.channel === 'both' ? (channel as Pick<DisArchitecture, 'channel' | 'channelAlpha' | 'channelFloor'>) : {}),
     branches: x.branches.map((b) =>
       b.kind === 'fft' ? { kind: 'fft', kernel: b.kernel, stride: b.stride, dilation: b.dilation } : { kind: 'stft', nFft: b.n_fft, hopLength: b.hop_length },
     ),
@@ -65,18 +76,50 @@ export function channelOf(c: Pick<RunConfig, 'channel' | 'channel_alpha' | 'chan
   return { channel: 'subtract', channelAlpha: c.channel_alpha, channelFloor: c.channel_floor };
 }
 
-/** Refuses a channel mode the extractor cannot take: subtract is raw_spec and the AE only, both raw_spec only. */
-export function checkChannelFor(channel: ChannelMode | undefined, extractor: 'raw' | 'ae' | 'model'): void {
-  if (channel === 'both' && extractor !== 'raw') throw new Error('channel both is implemented for raw features (raw_spec) only');
-  if (channel === 'subtract' && extractor === 'model') throw new Error('channel subtract is implemented for raw_spec and the AE only');
+/** What a run extracts with, as far as the channel setting is concerned. */
+export type ChannelExtractor = 'raw' | 'ae' | 'multiresnet' | 'beats' | 'eat';
+
+/** The extractor kind of a run config (raw features, the AE, a MultiResNet or a BEATs / EAT encoder). */
+export function channelExtractorOf(c: RunConfig): ChannelExtractor {
+  const f = c.extract.frontend;
+  if (f.type === 'stft_pool') return 'raw';
+  if (f.type === 'pretrained') return f.encoder;
+  if (c.ae) return 'ae';
+  const x = c.model?.extractor;
+  return x && 'checkpoint' in x ? x.type : 'multiresnet';
+}
+
+/**
+ * Refuses a channel mode the extractor cannot take. Subtraction acts on a linear magnitude
+ * spectrum, which raw_spec, the AE and the MultiResNet branches have and BEATs / EAT (log-mel
+ * fbank of the waveform) do not; both (each channel embedded, side by side) works everywhere.
+ */
+export function checkChannelFor(channel: ChannelMode | undefined, extractor: ChannelExtractor, recipe?: string): void {
+  if (channel === 'subtract' && (extractor === 'beats' || extractor === 'eat')) {
+    const name = extractor === 'beats' ? 'BEATs' : 'EAT';
+    throw new Error(
+      `channel subtract is not possible with the ${name} encoder${recipe ? ` (recipe ${recipe})` : ''}: its log-mel fbank has no ` +
+        'linear-magnitude stage to subtract in (subtract works with raw_spec, the AE and the dis_spec/dis_multispec models); use near, far, mean or both',
+    );
+  }
+}
+
+/** A pretrained model's channel field: `both` (subtract is refused, see checkChannelFor). */
+function pretrainedChannelOf(encoder: 'beats' | 'eat', c: ChannelSettings | undefined, recipe?: string): { channel?: 'both' } {
+  if (!c) return {};
+  checkChannelFor(c.channel, encoder, recipe);
+  return c.channel === 'both' ? { channel: 'both' } : {};
 }
 
 export function aeConfigOf(a: AeSection, c?: Pick<RunConfig, 'channel' | 'channel_alpha' | 'channel_floor'>): AeConfig {
-  // The AE's subtraction constants live in its config (and so in its checkpoints), like its STFT's.
-  const { channelAlpha, channelFloor } = c ? channelOf(c) : {};
+  // The AE's subtraction constants live in its config (and so in its checkpoints), like its STFT's;
+  // so does `both`, which doubles its input width. (Subtract stays implied by channelAlpha, so
+  // subtract configs and fingerprints are as before.)
+  const { channel, channelAlpha, channelFloor } = c ? channelOf(c) : {};
   return {
     nFrames: a.n_frames, hDim: a.h_dim, zDim: a.z_dim, nFft: a.n_fft, hopLength: a.hop_length, nMels: a.n_mels, power: a.power, fMin: a.f_min, fMax: a.f_max,
     ...(channelAlpha === undefined ? {} : { channelAlpha, channelFloor }),
+    ...(channel === 'both' ? { channel: 'both' as const } : {}),
   };
 }
 
@@ -134,7 +177,7 @@ export function trainOptionsOf(c: RunConfig, machines: string[]): TrainStepOptio
     modelVer: t.model_ver,
     dataDir: c.data_dir,
     machines,
-    model: modelConfigOf(c.model),
+    model: modelConfigOf(c.model, c),
     channel: channelOf(c).channel,
     sec: d.sec,
     labelDir: d.label_dir,

@@ -44,11 +44,25 @@ export interface TrainStepOptions extends ModelIds, StepControl {
   intervalEpochs?: number;
   /** Optimiser/loader settings; `seed` also seeds the initialisation. */
   settings: NativeTrainOptions;
-  /** Which channel(s) of the clips to train on (default near; subtract/both are not implemented for these models). */
+  /**
+   * Which channel(s) of the clips to train on (default near). subtract and both need the model
+   * built for them (`model.channel`, as modelConfigOf sets it); BEATs / EAT refuse subtract.
+   */
   channel?: ChannelMode;
   overwrite?: boolean;
   onStep?: (m: StepMetrics) => void;
   onEpoch?: (e: { epoch: number; loss: number; checkpoint: string }) => void;
+}
+
+/** A two-channel model trains on the clips it was built for, a one-channel one on near, far or mean. */
+function checkModelChannel(model: 'subtract' | 'both' | undefined, channel: ChannelMode | undefined): void {
+  const read = channel === 'subtract' || channel === 'both' ? channel : undefined;
+  if (model === read) return;
+  throw new Error(
+    model === undefined
+      ? `channel ${read}: the model config must say channel ${read} (modelConfigOf does with the run's settings)`
+      : `a model built for channel ${model} cannot train on channel ${channel ?? 'near'}`,
+  );
 }
 
 /** `{ channel }` for the fingerprints and the loader; nothing for near (the default), so older fingerprints still match. */
@@ -290,10 +304,13 @@ export async function train(o: TrainStepOptions): Promise<TrainStepResult | Skip
   const dirs = await prepareModelDir(o, o.modelVer ?? 'all', o.maxEpochs, o.overwrite);
   const { mdir, cdir, lastFile, previous } = dirs;
 
+  // One length for every machine (datamodule.sec, else the year's longest: 16 s for DCASE 2026),
+  // not the machine's own: the MultiResNet's FFT branch is sized by it; shorter clips are tiled.
   const sec = resolveSec(o.sec ?? o.dcase);
   if (sec === null) throw new Error('training needs a fixed clip length (sec "all" is not possible)');
   const secSamples = cropSamples(sec);
-  checkChannelFor(o.channel, 'model');
+  checkChannelFor(o.channel, isPretrainedArchitecture(o.model) ? o.model.encoder : 'multiresnet');
+  checkModelChannel(o.model.channel, o.channel);
   const load = async () => {
     const { file: labelFile, labels } = await loadLabelSet(o.dataDir, o.dcase, o.labelDir ?? 'labels', o.labelSet ?? 'main', o.machines);
     const paths: string[] = [];
@@ -356,7 +373,7 @@ export interface AeTrainStepOptions extends ModelIds, StepControl {
   intervalEpochs?: number;
   /** Optimiser settings; batchSize counts vectors (default AE_BATCH_SIZE). */
   settings: NativeTrainOptions;
-  /** Which channel(s) of the clips (default near; subtract uses the model config's channelAlpha/channelFloor; both is refused). */
+  /** Which channel(s) of the clips (default near; subtract uses the model config's channelAlpha/channelFloor; both needs `model.channel` both). */
   channel?: ChannelMode;
   /** Validate on the machine's test clips after every epoch (default true). */
   validate?: boolean;
@@ -375,6 +392,10 @@ export async function trainAe(o: AeTrainStepOptions): Promise<TrainStepResult | 
   const { mdir, cdir, lastFile, previous } = dirs;
   const settings = { batchSize: AE_BATCH_SIZE, ...o.settings };
   checkChannelFor(o.channel, 'ae');
+  // A both AE is built for [near | far] vectors: its config and the clips read must agree.
+  if ((o.channel === 'both') !== (o.model.channel === 'both')) {
+    throw new Error(o.channel === 'both' ? 'channel both: the AE config must say channel both (aeConfigOf does)' : `an AE built for channel both cannot train on channel ${o.channel ?? 'near'}`);
+  }
   const channel = channelSetting(o.channel);
   let clips: Promise<Awaited<ReturnType<typeof listClips>>> | undefined;
   const trainList = () => (clips ??= listClips(o.dataDir, o.dcase, o.machine, 'train'));

@@ -47,7 +47,11 @@ export class DisModel extends ClipModel<ModelConfig> {
 
 }
 
-/** The AE baseline: AE_MLP on 5-frame log-mel vectors (spec §3). */
+/**
+ * The AE baseline: AE_MLP on 5-frame log-mel vectors (spec §3). Two-channel clips [near, far]:
+ * spectral subtraction (config channelAlpha/channelFloor), or with config `channel: 'both'` each
+ * channel's vector side by side (twice the input width; train and extract with channel both).
+ */
 export class AeModel extends TrainableModel<AeConfig, NativeAeModel> {
   readonly kind = 'ae' as const;
   private rows = 0;

@@ -194,7 +194,7 @@ export abstract class TrainableModel<C extends object, H extends NativeModelBase
     return (await this.extractFiles(paths, opts)).embed;
   }
 
-  /** The outputs for waveforms already in memory (equal-length Float32Arrays). */
+  /** The outputs for waveforms already in memory (equal-length Float32Arrays, or a [B, 2, L] tensor for a two-channel model). */
   async extract(waves: Float32Array[] | TensorLike, opts: RunOptions & { batchSize?: number } = {}): Promise<Record<string, TensorLike>> {
     const wave = stackWaves(waves, 'embed');
     return runJob(() => this.handle.embed(wave, { batchSize: opts.batchSize ?? EXTRACT_BATCH_SIZE, device: opts.device ?? DEVICE, precision: opts.precision }), opts.signal);

@@ -95,7 +95,10 @@ void decode_opened(const std::string& path, Opened& opened, const DecodeOptions&
   out.format = major_name(info.format);
   if (info.samplerate <= 0) fail(path, "invalid sample rate " + std::to_string(info.samplerate) + " Hz");
   if (info.channels <= 0) fail(path, "invalid channel count " + std::to_string(info.channels));
-  if (opts.channel == Channel::kFar && info.channels < 2) fail(path, "mono audio has no far channel");
+  if (opts.channel != Channel::kMean && opts.channel != Channel::kNear && info.channels < 2) {
+    fail(path, "mono audio has no far channel" +
+                   std::string(keeps_two_channels(opts.channel) ? " (channel subtract/both needs two channels)" : ""));
+  }
   if (opened.shortfall) fail(path, "truncated (" + *opened.shortfall + ")");
   if (info.frames <= 0) fail(path, "no audio samples");
 
@@ -105,18 +108,26 @@ void decode_opened(const std::string& path, Opened& opened, const DecodeOptions&
   const double need = std::ceil(static_cast<double>(opts.length) / ratio);
   int64_t want = static_cast<int64_t>(std::min(need, static_cast<double>(info.frames)));
 
-  SoxrPtr rs;
+  // The one-channel reductions this clip is made of: one, or near and far (its rows), each with
+  // its own resampler fed exactly what a one-channel decode of it is fed.
+  std::vector<Channel> rows{opts.channel};
+  if (keeps_two_channels(opts.channel)) rows = {Channel::kNear, Channel::kFar};
+  const size_t R = rows.size();
+  std::vector<SoxrPtr> rs(R);
   if (resample) {
-    soxr_error_t err = nullptr;
     const soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
     const soxr_quality_spec_t quality = soxr_quality_spec(SOXR_VHQ, 0);
     const soxr_runtime_spec_t runtime = soxr_runtime_spec(1);  // decode workers are the parallelism
-    rs.reset(soxr_create(info.samplerate, static_cast<double>(opts.sample_rate), 1, &err, &io, &quality, &runtime));
-    if (!rs || err) fail(path, std::string("cannot resample (") + (err ? err : "soxr_create failed") + ")");
+    for (auto& r : rs) {
+      soxr_error_t err = nullptr;
+      r.reset(soxr_create(info.samplerate, static_cast<double>(opts.sample_rate), 1, &err, &io, &quality, &runtime));
+      if (!r || err) fail(path, std::string("cannot resample (") + (err ? err : "soxr_create failed") + ")");
+    }
   }
 
   const int64_t channels = info.channels;
-  std::vector<float> interleaved, mono, resampled;
+  std::vector<float> interleaved;
+  std::vector<std::vector<float>> mono(R), resampled(R);
   int64_t read = 0;
   while (true) {
     want = std::min<int64_t>(want, info.frames - read);
@@ -131,27 +142,33 @@ void decode_opened(const std::string& path, Opened& opened, const DecodeOptions&
       fail(path, "truncated or corrupt (read " + std::to_string(read + got) + " of " + std::to_string(info.frames) +
                      " frames: " + sf_strerror(file) + ")");
     }
-    const size_t first = mono.size();
-    detail::reduce_channels(interleaved.data(), got, channels, opts.channel, mono);
+    const size_t first = mono[0].size();
+    for (size_t r = 0; r < R; ++r) detail::reduce_channels(interleaved.data(), got, channels, rows[r], mono[r]);
     read += got;
     out.frames_read = read;
     const bool eof = read >= info.frames || got < want;
     if (!resample) break;  // `want` was exactly what the clip needs (or the whole file)
-    resample_push(path, rs.get(), mono.data() + first, static_cast<size_t>(got), ratio, resampled);
-    if (eof) resample_push(path, rs.get(), nullptr, 0, ratio, resampled);
-    if (eof || static_cast<int64_t>(resampled.size()) >= opts.length) break;
+    size_t shortest = SIZE_MAX;
+    for (size_t r = 0; r < R; ++r) {
+      resample_push(path, rs[r].get(), mono[r].data() + first, static_cast<size_t>(got), ratio, resampled[r]);
+      if (eof) resample_push(path, rs[r].get(), nullptr, 0, ratio, resampled[r]);
+      shortest = std::min(shortest, resampled[r].size());
+    }
+    if (eof || static_cast<int64_t>(shortest) >= opts.length) break;
     want = kTopUpFrames;
   }
-  if (mono.empty()) fail(path, "no audio samples");
+  if (mono[0].empty()) fail(path, "no audio samples");
   // Float and compressed data can hold anything: one NaN, inf or absurd value silently poisons
   // every score downstream, so such a clip is refused, naming it. (Checked before resampling,
   // where frame numbers still match the file.)
-  detail::check_samples(path, mono.data(), static_cast<int64_t>(mono.size()));
+  for (const auto& m : mono) detail::check_samples(path, m.data(), static_cast<int64_t>(m.size()));
 
-  const std::vector<float>& clip = resample ? resampled : mono;
-  if (clip.empty()) fail(path, "no audio samples after resampling to " + std::to_string(opts.sample_rate) + " Hz");
-  out.wave = torch::empty({opts.length}, torch::kFloat32);
-  detail::tile_into(clip.data(), static_cast<int64_t>(clip.size()), out.wave.data_ptr<float>(), opts.length);
+  out.wave = R == 1 ? torch::empty({opts.length}, torch::kFloat32) : torch::empty({static_cast<int64_t>(R), opts.length}, torch::kFloat32);
+  for (size_t r = 0; r < R; ++r) {
+    const std::vector<float>& clip = resample ? resampled[r] : mono[r];
+    if (clip.empty()) fail(path, "no audio samples after resampling to " + std::to_string(opts.sample_rate) + " Hz");
+    detail::tile_into(clip.data(), static_cast<int64_t>(clip.size()), out.wave.data_ptr<float>() + r * opts.length, opts.length);
+  }
 }
 
 void check_options(const DecodeOptions& opts) {
@@ -159,9 +176,6 @@ void check_options(const DecodeOptions& opts) {
     throw std::invalid_argument("decode: sample_rate must be positive, got " + std::to_string(opts.sample_rate));
   }
   if (opts.length <= 0) throw std::invalid_argument("decode: length must be positive, got " + std::to_string(opts.length));
-  if (keeps_two_channels(opts.channel)) {
-    throw std::invalid_argument("decode: channel subtract/both keeps two channels; this decoder makes mono clips");
-  }
 }
 
 // Opens with `open(Opened&)`, then decodes; every failure becomes an entry naming `name`.
@@ -192,12 +206,14 @@ DecodedBatch gather(int64_t total, const DecodeOptions& opts, const RunContext& 
 
   int64_t ok = 0;
   for (const auto& f : batch.files) ok += f.ok ? 1 : 0;
-  batch.wave = torch::empty({ok, opts.length}, torch::kFloat32);
+  batch.wave = keeps_two_channels(opts.channel) ? torch::empty({ok, 2, opts.length}, torch::kFloat32)
+                                                : torch::empty({ok, opts.length}, torch::kFloat32);
+  const int64_t per_clip = keeps_two_channels(opts.channel) ? 2 * opts.length : opts.length;
   float* dst = batch.wave.data_ptr<float>();
   for (auto& f : batch.files) {
     if (!f.ok) continue;
-    std::copy_n(f.wave.data_ptr<float>(), opts.length, dst);
-    dst += opts.length;
+    std::copy_n(f.wave.data_ptr<float>(), per_clip, dst);
+    dst += per_clip;
     f.wave = torch::Tensor();  // the row lives in batch.wave now
   }
   return batch;

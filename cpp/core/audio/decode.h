@@ -15,8 +15,8 @@ namespace asd::audio {
 
 // How multi-channel audio is read (the run setting `channel`): kMean, kNear, kFar make one
 // channel (average of all, channel 0, channel 1); kSubtract and kBoth keep channels 0 and 1 as
-// two rows for the frontend (spectral subtraction, or one embedding per channel). Only the
-// strict reader (wav.h) takes those two: the lenient decoder below always makes mono clips.
+// two rows for the frontend (spectral subtraction, or one embedding per channel): both readers
+// then give (2, length) per clip = [channel 0; channel 1].
 enum class Channel { kMean, kNear, kFar, kSubtract, kBoth };
 
 // Parses "mean" / "near" / "far" / "subtract" / "both"; throws std::invalid_argument otherwise.
@@ -42,7 +42,7 @@ struct DecodeOptions {
 struct DecodedClip {
   bool ok = false;
   std::string error;         // "<path>: <problem>" when !ok
-  torch::Tensor wave;        // (length) float32 CPU when ok
+  torch::Tensor wave;        // (length), or (2, length) for subtract/both, float32 CPU when ok
   int64_t sample_rate = 0;   // stored rate
   int64_t channels = 0;
   int64_t frames = 0;        // stored frames (libsndfile's count; 0 when the file does not say)
@@ -53,8 +53,11 @@ struct DecodedClip {
 // Decodes one file: reads at most what `length` output samples need (plus the resampler's
 // look-ahead; a 3-hour file costs what a clip costs), reduces channels, resamples to
 // opts.sample_rate, then tiles a shorter clip / crops a longer one at offset 0 (crop_or_tile).
-// File problems (missing, empty, a directory, truncated or corrupt, no samples, NaN/inf, `far`
-// on mono) come back as !ok with an error; only invalid options throw std::invalid_argument.
+// Subtract/both: channels 0 and 1 each go through that path (their own resampler), so row r is
+// bit for bit the clip decoded with near (r = 0) or far (r = 1).
+// File problems (missing, empty, a directory, truncated or corrupt, no samples, NaN/inf, far,
+// subtract or both on mono) come back as !ok with an error; only invalid options throw
+// std::invalid_argument.
 DecodedClip decode_clip(const std::string& path, const DecodeOptions& opts);
 
 // One file's bytes already in memory (e.g. an HTTP upload); `name` stands for the path in
@@ -70,7 +73,7 @@ struct AudioBuffer {
 DecodedClip decode_buffer(const AudioBuffer& buffer, const DecodeOptions& opts);
 
 struct DecodedBatch {
-  torch::Tensor wave;                 // (files ok, length) float32 CPU, rows in path order
+  torch::Tensor wave;                 // (files ok, length) or (files ok, 2, length) float32 CPU, in path order
   std::vector<DecodedClip> files;     // one per path; their `wave` is left undefined
 };
 

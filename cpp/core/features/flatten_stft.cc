@@ -19,12 +19,21 @@ FlattenStft::FlattenStft(const StftOptions& options, int64_t n_frames) : stft_(o
 
 torch::Tensor FlattenStft::forward(const torch::Tensor& wave) const {
   const bool pair = wave.dim() == 3 && wave.size(1) == 2;
+  if (both_ && !pair) throw std::invalid_argument("FlattenSTFT: channel both takes (batch, 2, samples) input, [near, far]");
   if (wave.dim() != 2 && !pair) throw std::invalid_argument("FlattenSTFT: input must be (batch, samples) or (batch, 2, samples)");
-  const torch::Tensor spec = pair ? stft_.forward_subtract(wave, subtract_) : stft_.forward(wave);  // (B, F, T)
-  const int64_t B = spec.size(0), F = spec.size(1), T = spec.size(2);
+  const int64_t samples = wave.size(-1);
+  if (both_) {
+    // Vector t of a clip: near's frames t … t+n−1, then far's same frames.
+    return torch::cat({flatten(stft_.forward(wave.select(1, 0)), samples), flatten(stft_.forward(wave.select(1, 1)), samples)}, 1);
+  }
+  return flatten(pair ? stft_.forward_subtract(wave, subtract_) : stft_.forward(wave), samples);
+}
+
+torch::Tensor FlattenStft::flatten(const torch::Tensor& spec, int64_t samples) const {
+  const int64_t B = spec.size(0), F = spec.size(1), T = spec.size(2);  // (B, F, T)
   const int64_t n = T - n_frames_ + 1;
   if (n <= 0) {
-    throw std::invalid_argument("FlattenSTFT: a clip of " + std::to_string(wave.size(-1)) + " samples gives " +
+    throw std::invalid_argument("FlattenSTFT: a clip of " + std::to_string(samples) + " samples gives " +
                                 std::to_string(T) + " frames, fewer than n_frames " + std::to_string(n_frames_));
   }
   // unfold over time: (B, F, n, n_frames) → (B, n, n_frames, F) → rows of frame-major vectors.

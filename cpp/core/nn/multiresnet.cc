@@ -154,6 +154,15 @@ torch::Tensor FftBranchImpl::forward(const torch::Tensor& wave) {
   return layer->forward(features::fft_magnitude(wave));
 }
 
+// The FFT branch has no frames: the subtraction acts on the whole-clip |rfft| bins with the same
+// formula as the STFT branches' (one far estimate per bin for the clip, not per frame), so one
+// channel setting means one operation in every branch.
+torch::Tensor FftBranchImpl::forward_subtract(const torch::Tensor& wave, const features::SpectralSubtraction& sub) {
+  const torch::Tensor near = features::fft_magnitude(wave.select(1, 0));
+  const torch::Tensor far = features::fft_magnitude(wave.select(1, 1));
+  return layer->forward(torch::max(near - sub.alpha * far, sub.floor * near));
+}
+
 // --- STFT branch ---
 
 FirstConvImpl::FirstConvImpl(int64_t c_out, bool use_bias) {
@@ -212,6 +221,8 @@ MultiResNetImpl::MultiResNetImpl(const MultiResNetConfig& config) : config_(conf
   require(!config.branches.empty(), "at least one branch is needed");
   require(config.embed_size_per_branch > 0 && config.embed_size_per_branch % 8 == 0,
           "embed_size_per_branch must be a positive multiple of 8");
+  require(!config.subtract || (config.subtract->alpha >= 0 && config.subtract->floor >= 0 && config.subtract->floor <= 1),
+          "channel subtract needs alpha >= 0 and floor in [0, 1]");
   const int64_t emb = config.embed_size_per_branch;
   stft_layer_list = register_module("stft_layer_list", tnn::ModuleList());
   for (size_t i = 0; i < config.branches.size(); ++i) {
@@ -226,6 +237,16 @@ MultiResNetImpl::MultiResNetImpl(const MultiResNetConfig& config) : config_(conf
 }
 
 torch::Tensor MultiResNetImpl::forward(const torch::Tensor& wave) {
+  if (config_.subtract) {
+    require(wave.dim() == 3 && wave.size(1) == 2 && wave.size(2) == config_.sec_samples,
+            "channel subtract: expected a (B, 2, " + std::to_string(config_.sec_samples) + ") wave, got " +
+                std::to_string(wave.dim()) + " dims, last " + std::to_string(wave.dim() > 0 ? wave.size(-1) : 0));
+    const auto& sub = *config_.subtract;
+    std::vector<torch::Tensor> parts;
+    if (fft_layer) parts.push_back(fft_layer->forward_subtract(wave, sub));
+    for (const auto& branch : *stft_layer_list) parts.push_back(branch->as<StftBranchImpl>()->forward_subtract(wave, sub));
+    return torch::cat(parts, 1);
+  }
   require(wave.dim() == 2 && wave.size(1) == config_.sec_samples,
           "expected a (B, " + std::to_string(config_.sec_samples) + ") wave, got " +
               std::to_string(wave.dim()) + " dims, last " +

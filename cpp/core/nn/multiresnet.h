@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "features/stft.h"
@@ -37,6 +38,10 @@ struct MultiResNetConfig {
   std::vector<BranchSpec> branches;  // at most one kFft, and it must come first
   int64_t embed_size_per_branch = 128;  // emb_base_size; must be a multiple of 8
   bool use_bias = false;  // false: no conv/linear biases and non-affine BatchNorms
+  // Run setting channel=subtract: the model takes (B, 2, L) = [near, far] and every branch's
+  // linear magnitude is max(|X_near| − alpha·|X_far|, floor·|X_near|) (STFT: per frame, FFT: over
+  // the whole clip); nullopt: one channel (B, L). Changes no parameter.
+  std::optional<features::SpectralSubtraction> subtract;
 
   // FFT + STFT(1024/512): E = 256 (`dis_spec_*`).
   static MultiResNetConfig dual_branch(int64_t sec_samples);
@@ -100,6 +105,8 @@ TORCH_MODULE(Conv2dEncoder);
 struct FftBranchImpl : torch::nn::Module {
   FftBranchImpl(int64_t sec_samples, const BranchSpec& spec, int64_t emb, bool use_bias);
   torch::Tensor forward(const torch::Tensor& wave);  // (B, L) → (B, E_b)
+  // (B, 2, L) = [near, far] → (B, E_b), the whole-clip magnitudes spectrally subtracted.
+  torch::Tensor forward_subtract(const torch::Tensor& wave, const features::SpectralSubtraction& sub);
   Conv1dEncoder layer{nullptr};
 };
 TORCH_MODULE(FftBranch);
@@ -117,6 +124,10 @@ TORCH_MODULE(StftFront);
 struct StftBranchImpl : torch::nn::Module {
   StftBranchImpl(int64_t sec_samples, const BranchSpec& spec, int64_t emb, bool use_bias);
   torch::Tensor forward(const torch::Tensor& wave);  // (B, L) → (B, E_b)
+  // (B, 2, L) = [near, far] → (B, E_b) through Stft::forward_subtract.
+  torch::Tensor forward_subtract(const torch::Tensor& wave, const features::SpectralSubtraction& sub) {
+    return layer->forward(stft->stft.forward_subtract(wave, sub));
+  }
   StftFront stft{nullptr};
   Conv2dEncoder layer{nullptr};
 };
@@ -126,7 +137,7 @@ struct MultiResNetImpl : torch::nn::Module {
   // Throws std::invalid_argument for a bad config (branch order, emb % 8, min(F, T) < 36,
   // a clip too short for the FFT convolutions).
   explicit MultiResNetImpl(const MultiResNetConfig& config);
-  // wave (B, L) with L == sec_samples → embedding (B, E).
+  // wave (B, L) with L == sec_samples → embedding (B, E); with config.subtract, (B, 2, L).
   torch::Tensor forward(const torch::Tensor& wave);
   const MultiResNetConfig& config() const { return config_; }
 

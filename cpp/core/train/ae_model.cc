@@ -9,6 +9,7 @@ namespace asd::train {
 
 AeModelImpl::AeModelImpl(const AeModelConfig& config) : config_(config), feat_(config.stft, config.n_frames) {
   feat_.set_subtraction(config.subtract);
+  feat_.set_both(config.both);
   // The reference nests torchaudio modules: audio_feat.stft(STFT).stft(MelSpectrogram) with
   // `spectrogram.window` and `mel_scale.fb` buffers. Our STFT's constants are exposed under those
   // names (the window is the normalised one the STFT applies). The buffers share the STFT's
@@ -40,7 +41,12 @@ extract::Outputs AeModelImpl::extract(const torch::Tensor& wave) {
 torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx,
                                audio::Channel channel) {
   if (paths.empty()) throw std::invalid_argument("AE training vectors: no clips");
-  if (channel == audio::Channel::kBoth) throw std::invalid_argument("AE training vectors: channel both is not supported by the AE");
+  // The loader's channel and the model's input must agree: a both model on a subtract pair would
+  // otherwise read its vectors at half width, and a one-stream model would subtract a both pair.
+  if ((channel == audio::Channel::kBoth) != model.config().both) {
+    throw std::invalid_argument(model.config().both ? "AE training vectors: this AE was built for channel both; read the clips with channel both"
+                                                    : "AE training vectors: channel both needs an AE built for it (config channel both)");
+  }
   torch::NoGradGuard no_grad;
   model.to(torch::kCPU);
   std::vector<torch::Tensor> parts(paths.size());

@@ -26,17 +26,21 @@ struct AeModelConfig {
   int64_t h_dim = 128;
   int64_t z_dim = 8;
   features::SpectralSubtraction subtract;  // applied to (B, 2, L) waves (channel=subtract)
+  // channel=both: a vector is [near's frames | far's frames] (input dimension 2·n_frames·n_mels)
+  // and only (B, 2, L) waves are taken.
+  bool both = false;
 };
 
 class AeModelImpl : public TrainableImpl {
  public:
   explicit AeModelImpl(const AeModelConfig& config);
 
-  // Feature vectors of (B, L) waves (no gradient needed: the features have no parameters).
+  // Feature vectors of (B, L) waves, or (B, 2, L) ones for subtract/both (no gradient needed: the
+  // features have no parameters).
   torch::Tensor vectors(const torch::Tensor& wave) const { return feat_.forward(wave); }
   // input: a batch of vectors; loss {"main": MSE}.
   LossTerms training_loss(const TrainBatch& batch, at::Generator gen) override;
-  // (B, L) waves → {"embed": (B, z), "AS-recon": (B)}.
+  // (B, L) or (B, 2, L) waves → {"embed": (B, z), "AS-recon": (B)}.
   extract::Outputs extract(const torch::Tensor& wave);
   const AeModelConfig& config() const { return config_; }
   const features::FlattenStft& features() const { return feat_; }
@@ -53,7 +57,8 @@ TORCH_MODULE(AeModel);
 // `io_threads` threads (parallel_for), its frame vectors stacked in clip order, on the CPU (the
 // model is moved there). Progress in clips; throws std::invalid_argument for no clips, and the
 // lowest-index failing clip's error.
-// `channel` as audio::read_wav (both is refused: the AE has one feature stream).
+// `channel` as audio::read_wav; both needs a model built for it (config.both) and the other
+// modes one that is not (std::invalid_argument).
 torch::Tensor training_vectors(AeModelImpl& model, const std::vector<std::string>& paths, int io_threads, const RunContext& ctx,
                                audio::Channel channel = audio::Channel::kNear);
 

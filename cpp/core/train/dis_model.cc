@@ -15,8 +15,10 @@ DisModelImpl::DisModelImpl(const DisModelConfig& config)
       mixup_(config.mixup_prob > 0 ? config.mixup_prob : 0.0),
       featex_(config.featex_prob, config.subspace_embed_size) {
   require(config.n_classes >= 2, "n_classes must be >= 2");
+  require((config.channels == ClipChannels::kSubtract) == config.extractor.subtract.has_value(),
+          "channels subtract and the extractor's subtraction constants go together");
   extractor = register_module("extractor", nn::MultiResNet(config.extractor));
-  const int64_t E = config.extractor.embed_size();
+  const int64_t E = config.embed_size();
   head_dict = register_module("head_dict", torch::nn::ModuleDict());
   head_dict->update({{"main", make_margin_head(config_.head, config.n_classes, E, config.head.trainable)}});
   if (config.technique != DisModelConfig::Technique::kNone) {
@@ -63,6 +65,12 @@ std::shared_ptr<losses::MarginHead> make_margin_head(const HeadConfig& h, int64_
   throw std::invalid_argument("unknown loss head \"" + h.type + "\" (scadacos, adacos, arcface, adaproj)");
 }
 
+torch::Tensor DisModelImpl::extract(const torch::Tensor& wave) {
+  if (config_.channels != ClipChannels::kBoth) return extractor->forward(wave);
+  // One batch of 2B rows: in training mode BatchNorm normalises over both channels' clips.
+  return embed_each_channel(wave, [&](const torch::Tensor& w) { return extractor->forward(w); });
+}
+
 losses::MarginHead& DisModelImpl::head(torch::nn::ModuleDict& dict, const std::string& key) {
   return *std::dynamic_pointer_cast<losses::MarginHead>(dict[key]);
 }
@@ -73,7 +81,8 @@ LossTerms DisModelImpl::training_loss(const torch::Tensor& wave, const torch::Te
     auto mixed = mixup_.forward({{"wave", wave}, {"onehot_main", onehot}}, gen, is_training());
     w = mixed.at("wave"), y = mixed.at("onehot_main");
   }
-  const torch::Tensor e = extractor->forward(w);
+  // Mixup mixes a (B, 2, L) batch per clip: both channels with the clip's λ and partner.
+  const torch::Tensor e = extract(w);
   const torch::Tensor main_main = head(head_dict, "main").forward(e, y);
   LossTerms terms;
   switch (config_.technique) {

@@ -38,6 +38,12 @@ struct DisModelConfig {
   double featex_prob = 0.5;      // FeatEx
   int64_t subspace_embed_size = 128;  // FeatEx sub-embedding / subspace slice width
   double aux_weight = 1.0;       // weight of the FeatEx / subspace term(s)
+  // kSubtract needs extractor.subtract (the constants live there); kBoth embeds each channel with
+  // the one extractor, so every head sees 2E.
+  ClipChannels channels = ClipChannels::kOne;
+
+  // The width the heads see: E, or 2E for kBoth.
+  int64_t embed_size() const { return extractor.embed_size() * (channels == ClipChannels::kBoth ? 2 : 1); }
 };
 
 // The margin-loss head a config names (scadacos, adacos, arcface, adaproj) over `embed_dim`-wide
@@ -60,13 +66,14 @@ class DisModelImpl : public TrainableImpl {
     return training_loss(batch.input, batch.target, gen);
   }
 
-  // Embedding of (B, L) waveforms (no augmentation; call eval() first for extraction). Without
-  // grad mode it runs under InferenceMode (no version counters or view tracking; ~5 % faster
-  // than NoGradGuard alone in a noisy measurement); the result is then an inference tensor.
+  // Embedding (B, config.embed_size()) of (B, L) waveforms, (B, 2, L) for two-channel models
+  // (no augmentation; call eval() first for extraction). Without grad mode it runs under
+  // InferenceMode (no version counters or view tracking; ~5 % faster than NoGradGuard alone in a
+  // noisy measurement); the result is then an inference tensor.
   torch::Tensor embed(const torch::Tensor& wave) {
-    if (torch::GradMode::is_enabled()) return extractor->forward(wave);
+    if (torch::GradMode::is_enabled()) return extract(wave);
     c10::InferenceMode guard;
-    return extractor->forward(wave);
+    return extract(wave);
   }
 
   const DisModelConfig& config() const { return config_; }
@@ -77,6 +84,7 @@ class DisModelImpl : public TrainableImpl {
   torch::nn::ModuleDict subspace_head_dict{nullptr};  // subspace only: main → ModuleList
 
  private:
+  torch::Tensor extract(const torch::Tensor& wave);  // the extractor, per channel for kBoth
   losses::MarginHead& head(torch::nn::ModuleDict& dict, const std::string& key);
   DisModelConfig config_;
   augment::Mixup mixup_;

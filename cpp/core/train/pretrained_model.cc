@@ -50,11 +50,23 @@ PretrainedModelImpl::PretrainedModelImpl(const PretrainedModelConfig& config)
   require(config.sec_samples > 0, "sec_samples must be positive");
   require(config.n_classes == 0 || config.n_classes >= 2, "n_classes must be 0 (no head) or >= 2");
   require(config.lora_rank == 0 || config.n_classes >= 2, "LoRA adapters need a loss head (n_classes >= 2)");
+  require(config.channels != ClipChannels::kSubtract,
+          std::string("channel subtract is not possible with ") + (config.encoder == PretrainedModelConfig::Encoder::kBeats ? "BEATs" : "EAT") +
+              ": its log-mel fbank frontend has no linear-magnitude stage to subtract in (use near, far, mean or both)");
   extractor = register_module("extractor", PretrainedExtractor(config));
   if (config.n_classes >= 2) {
     head_dict = register_module("head_dict", torch::nn::ModuleDict());
-    head_dict->update({{"main", make_margin_head(config.head, config.n_classes, extractor->embed_size(), config.head.trainable)}});
+    head_dict->update({{"main", make_margin_head(config.head, config.n_classes, embed_size(), config.head.trainable)}});
   }
+}
+
+int64_t PretrainedModelImpl::embed_size() const {
+  return extractor->embed_size() * (config_.channels == ClipChannels::kBoth ? 2 : 1);
+}
+
+torch::Tensor PretrainedModelImpl::extract(const torch::Tensor& wave, at::Generator* gen) {
+  if (config_.channels != ClipChannels::kBoth) return extractor->forward(wave, gen);
+  return embed_each_channel(wave, [&](const torch::Tensor& w) { return extractor->forward(w, gen); });
 }
 
 LossTerms PretrainedModelImpl::training_loss(const TrainBatch& batch, at::Generator gen) {
@@ -64,7 +76,7 @@ LossTerms PretrainedModelImpl::training_loss(const TrainBatch& batch, at::Genera
     auto mixed = mixup_.forward({{"wave", w}, {"onehot_main", y}}, gen, is_training());
     w = mixed.at("wave"), y = mixed.at("onehot_main");
   }
-  const torch::Tensor e = extractor->forward(w, &gen);
+  const torch::Tensor e = extract(w, &gen);
   const torch::Tensor loss = std::dynamic_pointer_cast<losses::MarginHead>(head_dict["main"])->forward(e, y);
   return {{"dis_main", loss}, {"main", loss}};
 }

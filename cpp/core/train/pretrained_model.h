@@ -32,6 +32,9 @@ struct PretrainedModelConfig {
   int64_t n_classes = 0;      // 0: no loss head (extraction only)
   HeadConfig head;            // SCAdaCos, 16 sub-clusters, trainable centres in the recipes
   double mixup_prob = 0.5;
+  // kBoth: (B, 2, L) input, each channel through the encoder, embeddings concatenated (head over
+  // 2E). kSubtract is refused: the fbank frontend has no linear-magnitude stage to subtract in.
+  ClipChannels channels = ClipChannels::kOne;
 };
 
 // `extractor`: the encoder (`model`) and the projection head (`projection_net`).
@@ -61,7 +64,10 @@ class PretrainedModelImpl : public TrainableImpl {
 
   // Mixup on wave and labels, embedding, SCAdaCos (§4.5). Terms: `dis_main`, `main`.
   LossTerms training_loss(const TrainBatch& batch, at::Generator gen) override;
-  torch::Tensor embed(const torch::Tensor& wave) { return extractor->forward(wave); }
+  // (B, L) → (B, E); channels kBoth: (B, 2, L) → (B, 2E) = [near | far].
+  torch::Tensor embed(const torch::Tensor& wave) { return extract(wave, nullptr); }
+  // The head's input width: E, or 2E for kBoth.
+  int64_t embed_size() const;
 
   // Loads the official encoder weights (BEATs / EAT key names, spec §5.3); adapters keep their
   // values. Throws std::invalid_argument naming a missing, unexpected or mis-shaped key.
@@ -73,6 +79,7 @@ class PretrainedModelImpl : public TrainableImpl {
   torch::nn::ModuleDict head_dict{nullptr};
 
  private:
+  torch::Tensor extract(const torch::Tensor& wave, at::Generator* gen);
   PretrainedModelConfig config_;
   augment::Mixup mixup_;
 };

@@ -36,7 +36,7 @@ export const formatCommand: CommandModule<object, FormatArgs> = {
   describe: 'build <data-dir>/formatted/<dcase> from the downloaded <data-dir>/original/<dcase>',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2025' })
+      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2026' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'holds original/ and formatted/' })
       .option('link-mode', { choices: LINK_MODES, default: 'symlink' as LinkMode, describe: 'how formatted files refer to the originals' })
       .option('undo', { type: 'boolean', describe: 'move the files of an earlier --link-mode mv run back' })
@@ -80,7 +80,7 @@ export const labelCommand: CommandModule<object, LabelArgs> = {
   describe: 'write the class-label dictionary <out-dir>/<dcase>/<preset>.json of a formatted dataset',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2025' })
+      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2026' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'reads <data-dir>/formatted/<dcase>/raw' })
       .option('out-dir', { type: 'string', default: 'labels', describe: 'writes <out-dir>/<dcase>/<preset>.json (where the dis_* recipes look: datamodule.label_dir, default labels)' })
       .option('preset', { choices: LABEL_PRESETS, default: 'main' as LabelPreset, describe: 'main: machine/section/attribute/domain (2020: machine/section)' })

@@ -113,7 +113,7 @@ export const downloadCommand: CommandModule<object, DownloadArgs> = {
   describe: 'download and unpack the original DCASE archives into <data-dir>/original/<dcase> (resumable)',
   builder: (y) =>
     y
-      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2025' })
+      .option('dcase', { type: 'string', demandOption: true, describe: 'edition, dcase2020 … dcase2026' })
       .option('data-dir', { type: 'string', default: 'data', describe: 'writes <data-dir>/original/<dcase>/{dev,eval}_data/raw' })
       .option('machine', { type: 'string', array: true, describe: 'only these machine types (default: all)' })
       .option('concurrency', { type: 'number', default: 3, describe: 'archives fetched at the same time' })
