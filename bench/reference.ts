@@ -36,6 +36,8 @@ export interface Timing {
 export interface RefNetwork {
   key: 'dual' | 'multi';
   counts: Counts;
+  /** Multiply-accumulates of one clip's forward through Conv1d/Conv2d/Linear, counted with forward hooks. */
+  macs: { total: number; conv1d: number; conv2d: number; linear: number };
   train: Timing & { forward: number; backward: number; adamw: number };
   infer: Timing;
   peakRssMiB: number;
@@ -46,6 +48,7 @@ export interface RefResult {
   threads: number;
   ldPreload: string;
   mallocConf: string;
+  precision: 'fp32' | 'bf16';
   networks: RefNetwork[];
 }
 
@@ -57,6 +60,8 @@ export interface RefOptions {
   steps: number;
   inferSteps: number;
   nets: string[];
+  /** Forward and loss under torch.autocast('cpu', dtype=torch.bfloat16). */
+  bf16?: boolean;
 }
 
 export function referencePython(): string {
@@ -87,6 +92,7 @@ export function runReference(python: string, opts: RefOptions, jemalloc?: string
     `--steps=${opts.steps}`,
     `--infer-steps=${opts.inferSteps}`,
     `--nets=${opts.nets.join(',')}`,
+    ...(opts.bf16 ? ['--bf16'] : []),
   ];
   return runScript(python, SCRIPT, args, jemalloc) as RefResult;
 }

@@ -11,6 +11,13 @@
  *     Mixup (bench/reference/*.py) at the same size, batch, classes and thread count, run with
  *     Debian's python3-torch as installed and again with jemalloc preloaded; its parameter counts
  *     are checked against ours, then train step and inference batch ratios ours / PyTorch;
+ *   - bf16 (where `info().cpuBf16`): our train step and inference batch with precision bf16, and
+ *     the PyTorch baseline under torch.autocast('cpu', dtype=torch.bfloat16), jemalloc preloaded;
+ *   - the machine's measured matrix-product rate (native benchMatmul: square float32 torch::mm,
+ *     and bfloat16 where the CPU has it) and, per figure, the achieved GFLOP/s and its share of
+ *     that rate: FLOPs = 2 × the Conv1d/Conv2d/Linear multiply-accumulates of the forward
+ *     (bench/flops.ts from the config, checked against the PyTorch program's hook count), a train
+ *     step = 3 × the forward (FFTs, BatchNorm, pooling, elementwise ops, loss and AdamW uncounted);
  *   - the AE: training vectors/s (batch 256 vectors) and extraction clips/s, against raw_spec.
  */
 import { promises as fs } from 'node:fs';
@@ -19,10 +26,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
-import { ensureThreads, native } from '../src/native/index.js';
+import { ensureThreads, native, runJob } from '../src/native/index.js';
 import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { multiresnetConfigOf } from '../src/steps/from-config.js';
 import { AeModel, DisModel } from '../src/train/model.js';
+import { forwardMacs } from './flops.js';
 import { compareCounts, INSTALL_HINT, JEMALLOC_CONF, jemallocPath, referencePython, referenceUnavailable, runReference, type Counts, type RefResult } from './reference.js';
 import { median, row } from './util.js';
 
@@ -105,6 +113,15 @@ interface Ours {
   computeS: number;
   inferS: number;
   extractBatchS: number;
+  /** Forward multiply-accumulates per clip (bench/flops.ts). */
+  macs: number;
+  bf16?: { stepS: number; computeS: number; inferS: number; nonFinite: boolean };
+}
+
+/** The measured matrix-product rates (GFLOP/s) the achieved rates are set against. */
+interface Gemm {
+  fp32: number;
+  bf16?: number;
 }
 
 export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
@@ -116,7 +133,12 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
   const extractRepeats = quick ? 1 : 3;
   const inferRepeats = quick ? 1 : TIMED_STEPS;
   ensureThreads();
-  const threads = native().info().numThreads;
+  const { numThreads: threads, cpuBf16, cpuBf16Flags } = native().info();
+  // The ceiling: square float32 (and bfloat16) products on the same threads, before any model runs.
+  const GEMM_N = 2048;
+  const gemmIters = quick ? 3 : 10;
+  const gemm: Gemm = { fp32: (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads }))).gflops };
+  if (cpuBf16) gemm.bf16 = (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads, dtype: 'bfloat16' }))).gflops;
 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-bench-train-'));
   try {
@@ -147,6 +169,14 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
     // Extraction baseline: the raw_spec frontend (decode + STFT + mel + pooling) over the same files.
     const tRaw = await timeMedian(() => stftPoolFiles(paths, secSamples, { batchSize: batch }), extractRepeats);
     const rawClipsPerS = nClips / tRaw;
+    console.log(
+      row(
+        'GEMM',
+        `${f(gemm.fp32, 1)} GFLOP/s float32` +
+          (gemm.bf16 ? `, ${f(gemm.bf16, 1)} GFLOP/s bfloat16` : `; no bf16 rows (CPU bf16: ${cpuBf16Flags})`) +
+          ` (${GEMM_N}² torch::mm, ${threads} threads, median of ${gemmIters} after 2 warm-ups)`,
+      ),
+    );
     console.log(row('decode alone', `${f(tDecode)} s/batch (${batch} clips read one after another, no prefetch)`));
     console.log(row('raw_spec', `${f(rawClipsPerS, 1)} clips/s extraction of the same ${nClips} clips (median of ${extractRepeats})`));
 
@@ -162,6 +192,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
       const dm = cfg.datamodule;
       const model = DisModel.create({ ...multiresnetConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
       const counts = model.counts();
+      const macs = forwardMacs(multiresnetConfigOf(cfg.model), secSamples);
 
       // One epoch over (warm-up + timed) × batch clips: exactly that many steps.
       const res = await model.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, {
@@ -192,7 +223,33 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
       const tInfer = await timeMedian(() => model.embed(batchWaves, { batchSize: batch }), inferRepeats);
       const rssAfter = rssMiB();
       model.dispose();
-      ours.push({ key: net.key, name: net.name, counts, stepS, computeS, inferS: tInfer, extractBatchS: batch / clipsPerS });
+      const o: Ours = { key: net.key, name: net.name, counts, stepS, computeS, inferS: tInfer, extractBatchS: batch / clipsPerS, macs };
+      ours.push(o);
+      // bf16: the same epoch from the same initialisation, and the in-memory inference batch.
+      if (cpuBf16) {
+        const mb = DisModel.create({ ...multiresnetConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
+        const rb = await mb.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, {
+          batchSize: batch,
+          seed: 0,
+          lr: tr?.lr,
+          weightDecay: tr?.weight_decay,
+          beta1: tr?.betas?.[0],
+          beta2: tr?.betas?.[1],
+          eps: tr?.eps,
+          ioThreads: dm?.io_threads,
+          prefetch: dm?.prefetch,
+          precision: 'bf16',
+        });
+        const tb = rb.metrics.slice(WARMUP_STEPS);
+        const inferBf16 = await timeMedian(() => mb.embed(batchWaves, { batchSize: batch, precision: 'bf16' }), inferRepeats);
+        mb.dispose();
+        o.bf16 = {
+          stepS: median(tb.map((m) => (m.waitMs + m.computeMs) / 1000)),
+          computeS: median(tb.map((m) => m.computeMs / 1000)),
+          inferS: inferBf16,
+          nonFinite: rb.nonFinite,
+        };
+      }
 
       console.log(
         `${net.name} (${net.recipe}: ${(counts.trainable / 1e6).toFixed(2)} M trainable params, E ${counts.embedSize}` +
@@ -211,10 +268,34 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
       );
       console.log(row('inference', `${f(tInfer)} s per batch of ${batch} already in memory (eval, no grad; median of ${inferRepeats})`));
       console.log(row('peak RSS', `${f(rssAfter, 0)} MiB (${f(rssBefore, 0)} MiB before this network; +${f(rssAfter - rssBefore, 0)} MiB)`));
+      const trainGf = (3 * 2 * macs * batch) / 1e9;
+      const inferGf = (2 * macs * batch) / 1e9;
+      console.log(
+        row(
+          'GFLOP/s',
+          `${f(macs / 1e9, 3)} GMAC/clip forward → train step ${f(trainGf, 0)} GFLOP: ${rate(trainGf, computeS, gemm.fp32)} (compute time); ` +
+            `inference ${f(inferGf, 0)} GFLOP: ${rate(inferGf, tInfer, gemm.fp32)}`,
+        ),
+      );
+      if (o.bf16) {
+        const b = o.bf16;
+        console.log(
+          row(
+            'bf16',
+            `train step ${f(b.stepS)} s (compute ${f(b.computeS)} s${b.nonFinite ? ', NON-FINITE LOSS' : ''}) = ${f(b.computeS / computeS, 2)}× fp32 compute, ` +
+              `${rate(trainGf, b.computeS, gemm.bf16!)}; inference ${f(b.inferS)} s = ${f(b.inferS / tInfer, 2)}× fp32, ${rate(inferGf, b.inferS, gemm.bf16!)}`,
+          ),
+        );
+      }
     }
+    // The same product again: on a shared machine the two GEMM figures show how steady it was.
+    const gemmAfter = (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads }))).gflops;
+    console.log(
+      row('GEMM again', `${f(gemmAfter, 1)} GFLOP/s float32 after our networks (${f((100 * (gemmAfter - gemm.fp32)) / gemm.fp32, 0)} % vs the start: the % of GEMM above use the start's figure)`),
+    );
     if (!opts.noRef) {
       native().releaseCpuCache(); // give the cached blocks back before PyTorch runs
-      benchReference(ours, {
+      benchReference(ours, gemm, {
         threads,
         batch,
         samples: secSamples,
@@ -222,6 +303,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
         steps: opts.refSteps ?? (quick ? 1 : TIMED_STEPS),
         inferSteps: opts.refSteps ?? inferRepeats,
         nets: ours.map((o) => o.key),
+        bf16: cpuBf16,
       });
     }
     await benchAe(paths, secSamples, rawClipsPerS, extractRepeats, quick);
@@ -264,11 +346,17 @@ async function benchAe(paths: string[], secSamples: number, rawClipsPerS: number
   console.log(row('peak RSS', `${f(rssMiB(), 0)} MiB (+${f(rssMiB() - rssBefore, 0)} MiB)`));
 }
 
+/** "123.4 GFLOP/s = 56 % of GEMM": `gflop` of work in `s` seconds against the measured `peak` rate. */
+function rate(gflop: number, s: number, peak: number): string {
+  const r = gflop / s;
+  return `${f(r, 1)} GFLOP/s = ${f((100 * r) / peak, 0)} % of GEMM`;
+}
+
 /**
  * Runs bench/reference/bench.py with the allocator as installed and with jemalloc, checks its
  * parameter counts against ours and prints both sides and the ratios ours / PyTorch.
  */
-function benchReference(ours: Ours[], opts: Parameters<typeof runReference>[1]): void {
+function benchReference(ours: Ours[], gemm: Gemm, opts: Parameters<typeof runReference>[1]): void {
   const python = referencePython();
   const why = referenceUnavailable(python);
   console.log(
@@ -283,39 +371,60 @@ function benchReference(ours: Ours[], opts: Parameters<typeof runReference>[1]):
   console.log(row('allocators', `as installed (glibc malloc)${jemalloc ? `; jemalloc = LD_PRELOAD=${jemalloc} MALLOC_CONF=${JEMALLOC_CONF}` : ''}`));
   if (!jemalloc) console.log(row('', `(no libjemalloc.so.2 found: ${INSTALL_HINT}; or set ASDKIT_BENCH_JEMALLOC)`));
   const runs: { label: string; res: RefResult }[] = [];
-  runs.push({ label: 'as installed', res: runReference(python, opts) });
-  if (jemalloc) runs.push({ label: 'jemalloc', res: runReference(python, opts, jemalloc) });
+  runs.push({ label: 'as installed', res: runReference(python, { ...opts, bf16: false }) });
+  if (jemalloc) runs.push({ label: 'jemalloc', res: runReference(python, { ...opts, bf16: false }, jemalloc) });
+  // bf16 against its best allocator only: the fair one.
+  if (opts.bf16) runs.push({ label: jemalloc ? 'jem. bf16' : 'bf16', res: runReference(python, opts, jemalloc ?? undefined) });
   console.log(row('python', `${python}, torch ${runs[0].res.torch}, ${runs[0].res.threads} threads`));
   for (const o of ours) {
-    const refs = runs.map((r) => ({ label: r.label, net: r.res.networks.find((n) => n.key === o.key) }));
+    const refs = runs.map((r) => ({ label: r.label, res: r.res, net: r.res.networks.find((n) => n.key === o.key) }));
     console.log(`  ${o.name}:`);
     const diffs = refs.flatMap((r) => (r.net ? compareCounts(o.counts, r.net.counts) : [`no ${o.key} result (${r.label})`]));
+    const hookMacs = refs[0].net?.macs.total;
+    if (hookMacs !== undefined && hookMacs !== o.macs) diffs.push(`forward MACs per clip ours ${o.macs} (bench/flops.ts) vs PyTorch hooks ${hookMacs}`);
     const c = o.counts;
     console.log(
       row(
         '  params',
         diffs.length
           ? `MISMATCH: ${diffs.join('; ')} — the times below compare different networks`
-          : `equal: ${c.trainable.toLocaleString('en')} trainable + ${c.frozen} frozen, ${c.buffers.toLocaleString('en')} buffer elements, E ${c.embedSize}`,
+          : `equal: ${c.trainable.toLocaleString('en')} trainable + ${c.frozen} frozen, ${c.buffers.toLocaleString('en')} buffer elements, E ${c.embedSize}; ` +
+            `${o.macs.toLocaleString('en')} forward MACs per clip (bench/flops.ts = PyTorch forward hooks)`,
       ),
     );
-    console.log(row('  train step', `ours ${f(o.stepS)} s (compute ${f(o.computeS)} s)`));
+    const trainGf = (3 * 2 * o.macs * opts.batch) / 1e9;
+    const inferGf = (2 * o.macs * opts.batch) / 1e9;
+    const peak = (bf16: boolean) => (bf16 ? gemm.bf16 ?? gemm.fp32 : gemm.fp32);
+    console.log(row('  train step', `ours ${f(o.stepS)} s (compute ${f(o.computeS)} s: ${rate(trainGf, o.computeS, gemm.fp32)})`));
+    if (o.bf16) console.log(row('', `ours bf16 ${f(o.bf16.stepS)} s (compute ${f(o.bf16.computeS)} s: ${rate(trainGf, o.bf16.computeS, peak(true))})`));
     for (const r of refs) {
       const t = r.net?.train;
       if (!t) continue;
+      const bf16 = r.res.precision === 'bf16';
+      const oursS = bf16 ? o.bf16?.stepS : o.stepS;
       console.log(
         row(
           '',
-          `PyTorch ${r.label.padEnd(12)} ${f(t.median)} s (${f(t.min)}–${f(t.max)}; fwd ${f(t.forward)} / bwd ${f(t.backward)} / AdamW ${f(t.adamw)})` +
-            ` → ours/PyTorch ${f(o.stepS / t.median, 2)}×`,
+          `PyTorch ${r.label.padEnd(12)} ${f(t.median)} s (${f(t.min)}–${f(t.max)}; fwd ${f(t.forward)} / bwd ${f(t.backward)} / AdamW ${f(t.adamw)}; ` +
+            `${rate(trainGf, t.median, peak(bf16))})` +
+            (oursS !== undefined ? ` → ours${bf16 ? ' bf16' : ''}/PyTorch ${f(oursS / t.median, 2)}×` : ''),
         ),
       );
     }
-    console.log(row('  inference', `ours ${f(o.inferS)} s per batch in memory (${f(o.extractBatchS)} s per batch extracting from files)`));
+    console.log(row('  inference', `ours ${f(o.inferS)} s per batch in memory (${rate(inferGf, o.inferS, gemm.fp32)}; ${f(o.extractBatchS)} s per batch extracting from files)`));
+    if (o.bf16) console.log(row('', `ours bf16 ${f(o.bf16.inferS)} s (${rate(inferGf, o.bf16.inferS, peak(true))})`));
     for (const r of refs) {
       const t = r.net?.infer;
       if (!t) continue;
-      console.log(row('', `PyTorch ${r.label.padEnd(12)} ${f(t.median)} s (${f(t.min)}–${f(t.max)}) → ours/PyTorch ${f(o.inferS / t.median, 2)}×`));
+      const bf16 = r.res.precision === 'bf16';
+      const oursS = bf16 ? o.bf16?.inferS : o.inferS;
+      console.log(
+        row(
+          '',
+          `PyTorch ${r.label.padEnd(12)} ${f(t.median)} s (${f(t.min)}–${f(t.max)}; ${rate(inferGf, t.median, peak(bf16))})` +
+            (oursS !== undefined ? ` → ours${bf16 ? ' bf16' : ''}/PyTorch ${f(oursS / t.median, 2)}×` : ''),
+        ),
+      );
     }
   }
   const rss = runs.map((r) => `${r.label} ${f(Math.max(...r.res.networks.map((n) => n.peakRssMiB)), 0)} MiB`).join(', ');

@@ -4,12 +4,16 @@ Times, per network (dual: FFT + STFT 1024; multi: FFT + STFT 256/1024/4096):
   * a training step: Mixup(0.5) + forward + SCAdaCos loss (K 16, trainable centres) + backward
     + AdamW step (lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01) on a batch already
     in memory (no data loading);
-  * an inference batch: eval-mode extractor forward under torch.inference_mode().
+  * an inference batch: eval-mode extractor forward under torch.inference_mode();
+  * with --bf16, both under torch.autocast('cpu', dtype=torch.bfloat16) (forward and loss;
+    backward and AdamW outside, as PyTorch recommends).
+Each network's result also has `macs`: the multiply-accumulates of one clip's forward pass
+through its Conv1d/Conv2d/Linear layers, counted with forward hooks (multiresnet.forward_macs).
 Warm-up iterations are dropped; medians are reported. Prints one JSON object on stdout
 (progress on stderr).
 
   python3 bench/reference/bench.py [--threads 2] [--batch 64] [--samples 288000] [--classes 187]
-      [--steps 3] [--infer-steps 3] [--warmup 1] [--nets dual,multi] [--counts-only]
+      [--steps 3] [--infer-steps 3] [--warmup 1] [--nets dual,multi] [--counts-only] [--bf16]
 """
 import argparse
 import json
@@ -22,7 +26,9 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from multiresnet import NETWORKS, MultiResNet, SCAdaCos, counts, mixup  # noqa: E402
+import contextlib  # noqa: E402
+
+from multiresnet import NETWORKS, MultiResNet, SCAdaCos, counts, forward_macs, mixup  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -51,9 +57,10 @@ def bench_network(key: str, args) -> dict:
     extractor = MultiResNet(args.samples, NETWORKS[key])
     head = SCAdaCos(extractor.embed_size, args.classes, k=16, trainable=True)
     c = counts(extractor, head)
-    out = {'key': key, 'counts': c}
+    out = {'key': key, 'counts': c, 'macs': forward_macs(extractor, args.samples)}
     if args.counts_only:
         return out
+    autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if args.bf16 else contextlib.nullcontext
     params = list(extractor.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
     wave, onehot = synthetic_batch(args.batch, args.samples, args.classes, seed=1)
@@ -63,8 +70,9 @@ def bench_network(key: str, args) -> dict:
     head.train()
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
-        w, y = mixup(wave, onehot, 0.5)
-        loss = head(extractor(w), y)
+        with autocast():
+            w, y = mixup(wave, onehot, 0.5)
+            loss = head(extractor(w), y)
         t1 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -73,7 +81,7 @@ def bench_network(key: str, args) -> dict:
         t3 = time.perf_counter()
         if not torch.isfinite(loss):
             raise RuntimeError(f'{key}: non-finite loss {loss.item()}')
-        log(f'    · pytorch {key} train step {i + 1}/{args.warmup + args.steps}: {t3 - t0:.3f} s (loss {loss.item():.3f})')
+        log(f'    · pytorch{" bf16" if args.bf16 else ""} {key} train step {i + 1}/{args.warmup + args.steps}: {t3 - t0:.3f} s (loss {loss.item():.3f})')
         if i >= args.warmup:
             fwd.append(t1 - t0)
             bwd.append(t2 - t1)
@@ -87,13 +95,13 @@ def bench_network(key: str, args) -> dict:
 
     extractor.eval()
     infer = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast():
         for i in range(args.warmup + args.infer_steps):
             t0 = time.perf_counter()
             e = extractor(wave)
             dt = time.perf_counter() - t0
             assert e.shape == (args.batch, extractor.embed_size)
-            log(f'    · pytorch {key} inference batch {i + 1}/{args.warmup + args.infer_steps}: {dt:.3f} s')
+            log(f'    · pytorch{" bf16" if args.bf16 else ""} {key} inference batch {i + 1}/{args.warmup + args.infer_steps}: {dt:.3f} s')
             if i >= args.warmup:
                 infer.append(dt)
     out['infer'] = summary(infer)
@@ -112,6 +120,7 @@ def main() -> None:
     p.add_argument('--warmup', type=int, default=1, help='dropped iterations before each timing')
     p.add_argument('--nets', default='dual,multi')
     p.add_argument('--counts-only', action='store_true', help='only build the networks and print their counts')
+    p.add_argument('--bf16', action='store_true', help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     args = p.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -127,6 +136,7 @@ def main() -> None:
         'batch': args.batch,
         'samples': args.samples,
         'classes': args.classes,
+        'precision': 'bf16' if args.bf16 else 'fp32',
         'networks': [bench_network(n, args) for n in nets],
     }
     print(json.dumps(result))

@@ -183,3 +183,36 @@ def counts(extractor: nn.Module, head: nn.Module):
         'buffers': sum(b.numel() for b in extractor.buffers()) + sum(b.numel() for b in head.buffers()),
         'embedSize': extractor.embed_size,
     }
+
+
+def forward_macs(extractor: nn.Module, samples: int) -> dict:
+    """Multiply-accumulates of one clip's forward pass through the extractor's Conv1d, Conv2d and
+    Linear layers, counted with forward hooks from the shapes they see (output elements × the
+    inputs each one sums over). FFTs, BatchNorm, pooling and elementwise ops are not counted:
+    they are a few per cent of the arithmetic and not matrix products."""
+    per_layer = {'conv1d': 0, 'conv2d': 0, 'linear': 0}
+
+    def hook(kind):
+        def count(m, inputs, out):
+            if kind == 'linear':
+                per_layer[kind] += out.numel() * m.in_features
+            else:
+                k = 1
+                for d in m.kernel_size:
+                    k *= d
+                per_layer[kind] += out.numel() * (m.in_channels // m.groups) * k
+
+        return count
+
+    kinds = {nn.Conv1d: 'conv1d', nn.Conv2d: 'conv2d', nn.Linear: 'linear'}
+    handles = [m.register_forward_hook(hook(kinds[type(m)])) for m in extractor.modules() if type(m) in kinds]
+    was_training = extractor.training
+    extractor.eval()
+    try:
+        with torch.inference_mode():
+            extractor(torch.zeros(1, samples))
+    finally:
+        extractor.train(was_training)
+        for h in handles:
+            h.remove()
+    return {'total': sum(per_layer.values()), **per_layer}

@@ -26,6 +26,8 @@ Napi::Value info(const Napi::CallbackInfo& info) {
   o.Set("cudaDeviceCount", Napi::Number::New(env, cuda ? static_cast<double>(torch::cuda::device_count()) : 0));
   o.Set("numThreads", Napi::Number::New(env, get_num_threads()));
   o.Set("hardwareThreads", Napi::Number::New(env, static_cast<double>(std::thread::hardware_concurrency())));
+  o.Set("cpuBf16", Napi::Boolean::New(env, cpu_has_bf16()));
+  o.Set("cpuBf16Flags", cpu_bf16_flags());
   const CpuCacheStats c = cpu_cache_stats();
   auto cache = Napi::Object::New(env);
   cache.Set("installed", c.installed);
@@ -75,6 +77,8 @@ Napi::Value check_device(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+void register_bench(Napi::Env env, Napi::Object exports);  // bench_api.cc
+
 void register_runtime(Napi::Env env, Napi::Object exports) {
   // ASDKIT_CPU_CACHE: "0" keeps LibTorch's default allocator; a number of MiB caps the cache.
   const char* cache = std::getenv("ASDKIT_CPU_CACHE");
@@ -84,6 +88,7 @@ void register_runtime(Napi::Env env, Napi::Object exports) {
   export_function(env, exports, "setNumThreads", set_threads);
   export_function(env, exports, "setMaxJobs", set_max_jobs);
   export_function(env, exports, "checkDevice", check_device);
+  register_bench(env, exports);
 }
 
 }  // namespace asd::addon

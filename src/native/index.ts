@@ -358,9 +358,9 @@ export interface NativeAddon {
   /**
    * The machine's dense matrix-product rate (bench): square n × n torch::mm (default n 2048,
    * float32) on `threads` threads (default: the current count; restored after), two warm-up
-   * products, then the median of `iters` (default 10). Synchronous.
+   * products, then the median of `iters` (default 10), off the main thread.
    */
-  benchMatmul(options?: { n?: number; iters?: number; threads?: number; dtype?: 'float32' | 'bfloat16' }): BenchMatmulResult;
+  benchMatmul(options?: { n?: number; iters?: number; threads?: number; dtype?: 'float32' | 'bfloat16' }): NativeJob<BenchMatmulResult>;
   /** One file; progress is (1, 1) once it is decoded. Shape [L], or [2, L] for channel subtract/both. */
   readWav(path: string, length: number, onProgress?: ProgressFn, options?: { channel?: ChannelMode }): NativeJob<TensorLike>;
   extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;

@@ -124,7 +124,7 @@ export const trainerSchema = z
     lr_min: z.number().nonnegative().default(0),
     /** Deterministic kernels where the device has them (CUDA); CPU runs are reproducible anyway. */
     deterministic: z.boolean().default(true),
-    /** bf16: bfloat16 autocast of forward and loss on CUDA (ASDKit trains in fp32). */
+    /** bf16: bfloat16 autocast of forward and loss on CUDA or a CPU with avx512_bf16/amx_bf16 (ASDKit trains in fp32). */
     precision: z.enum(['fp32', 'bf16']).default('fp32'),
     /** interval_epoch checkpoints every this many epochs. */
     interval_epochs: int().positive().default(D.INTERVAL_EPOCHS),
@@ -190,7 +190,7 @@ export const runConfigSchema = z
         frontend: z.discriminatedUnion('type', [stftPoolSchema, restoreSchema, pretrainedFrontendSchema]),
         sec: z.union([z.number().positive(), z.string()]).optional(),
         batch_size: z.number().int().positive().default(D.EXTRACT_BATCH_SIZE),
-        /** bf16: bfloat16 autocast of trained / pretrained models on CUDA. */
+        /** bf16: bfloat16 autocast of trained / pretrained models on CUDA or a CPU with avx512_bf16/amx_bf16. */
         precision: z.enum(['fp32', 'bf16']).default('fp32'),
       })
       .strict(),

@@ -23,7 +23,7 @@ export interface ExtractOptions extends RunIds, StepControl {
   batchSize?: number;
   /** Which channel(s) of the clips to read (default near; see the run setting `channel`). */
   channel?: NativeChannelOptions;
-  /** Models only: bf16 autocast on CUDA. */
+  /** Models only: bf16 autocast (CUDA, or a CPU with avx512_bf16/amx_bf16). */
   precision?: Precision;
   overwrite?: boolean;
 }

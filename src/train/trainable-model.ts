@@ -52,7 +52,7 @@ export interface TrainData {
 export interface RunOptions {
   device?: string;
   signal?: AbortSignal;
-  /** "bf16": bfloat16 autocast (CUDA only). */
+  /** "bf16": bfloat16 autocast (CUDA, or a CPU with avx512_bf16/amx_bf16: `native().info().cpuBf16`). */
   precision?: Precision;
 }
 

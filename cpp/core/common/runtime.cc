@@ -2,9 +2,18 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/library.h>
 #include <torch/version.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace asd {
 
@@ -53,19 +62,136 @@ namespace asd {
 #define ASDKIT_AUTOCAST_PER_DEVICE 1
 #endif
 
+namespace {
+
+// The bf16 flags of this CPU: /proc/cpuinfo (the kernel lists only what it enabled), else cpuid.
+std::string detect_bf16_flags() {
+  std::string found;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  bool read_flags = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    read_flags = true;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) {
+      if (w == "avx512_bf16" || w == "amx_bf16") found += (found.empty() ? "" : " ") + w;
+    }
+    break;  // the first core's flags stand for all
+  }
+#if defined(__x86_64__) || defined(__i386__)
+  if (!read_flags) {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (__get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 5))) found = "avx512_bf16";
+    if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 22))) found += (found.empty() ? "" : " ") + std::string("amx_bf16");
+  }
+#endif
+  return found.empty() ? "none" : found;
+}
+
+struct CpuBf16 {
+  std::string flags = detect_bf16_flags();
+  bool forced_off = [] {
+    const char* v = std::getenv("ASDKIT_CPU_BF16");
+    return v && std::string(v) == "0";
+  }();
+  bool usable = flags != "none" && !forced_off;
+};
+
+const CpuBf16& cpu_bf16() {
+  static const CpuBf16 c;
+  return c;
+}
+
+// Float32 policy for a few ops under CPU autocast (CUDA's autocast has them in its float32 list):
+// a bf16 argument is widened, then the op runs with the autocast key excluded, as torch does.
+at::Tensor widen(const at::Tensor& t) { return t.scalar_type() == at::kBFloat16 ? t.to(at::kFloat) : t; }
+using CpuAutocastOff = c10::impl::ExcludeDispatchKeyGuard;
+at::Tensor softmax_fp32(const at::Tensor& self, int64_t dim, c10::optional<at::ScalarType> dtype) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::softmax(widen(self), dim, dtype);
+}
+at::Tensor log_softmax_fp32(const at::Tensor& self, int64_t dim, c10::optional<at::ScalarType> dtype) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::log_softmax(widen(self), dim, dtype);
+}
+at::Tensor log_fp32(const at::Tensor& self) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::log(widen(self));
+}
+at::Tensor exp_fp32(const at::Tensor& self) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::exp(widen(self));
+}
+at::Tensor acos_fp32(const at::Tensor& self) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::acos(widen(self));
+}
+
+#if TORCH_VERSION_MAJOR < 2
+// LibTorch 1.x's CPU layer/group norm kernels refuse a bf16 input with float32 weights
+// ("expected scalar type BFloat16 but found Float", PyTorch's own CPU autocast included), so
+// BEATs/EAT could not run: normalise in float32, as CUDA's autocast does.
+at::Tensor layer_norm_fp32(const at::Tensor& input, at::IntArrayRef shape, const c10::optional<at::Tensor>& weight,
+                           const c10::optional<at::Tensor>& bias, double eps, bool cudnn) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::layer_norm(widen(input), shape, weight, bias, eps, cudnn);
+}
+at::Tensor group_norm_fp32(const at::Tensor& input, int64_t groups, const c10::optional<at::Tensor>& weight,
+                           const c10::optional<at::Tensor>& bias, double eps, bool cudnn) {
+  CpuAutocastOff off(c10::DispatchKey::AutocastCPU);
+  return at::group_norm(widen(input), groups, weight, bias, eps, cudnn);
+}
+#endif
+
+TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
+  m.impl("softmax.int", TORCH_FN(softmax_fp32));
+  m.impl("log_softmax.int", TORCH_FN(log_softmax_fp32));
+  m.impl("log", TORCH_FN(log_fp32));
+  m.impl("exp", TORCH_FN(exp_fp32));
+  m.impl("acos", TORCH_FN(acos_fp32));
+#if TORCH_VERSION_MAJOR < 2
+  m.impl("layer_norm", TORCH_FN(layer_norm_fp32));
+  m.impl("group_norm", TORCH_FN(group_norm_fp32));
+#endif
+}
+
+}  // namespace
+
+bool cpu_has_bf16() { return cpu_bf16().usable; }
+std::string cpu_bf16_flags() { return cpu_bf16().flags; }
+
 Bf16Autocast::Bf16Autocast(const torch::Device& device, bool enabled) {
   if (!enabled) return;
-  if (!device.is_cuda()) throw std::invalid_argument("bf16 mixed precision needs a CUDA device (got " + device.str() + ")");
+  if (device.is_cpu()) {
+    if (!cpu_has_bf16()) {
+      const CpuBf16& c = cpu_bf16();
+      throw std::invalid_argument("bf16 on the CPU needs avx512_bf16 or amx_bf16 (this CPU: " +
+                                  (c.forced_off ? c.flags + ", turned off by ASDKIT_CPU_BF16=0" : c.flags) +
+                                  "); use precision fp32, or a CUDA device");
+    }
+  } else if (!device.is_cuda()) {
+    throw std::invalid_argument("bf16 mixed precision needs a CUDA device or a CPU with avx512_bf16 (got " + device.str() + ")");
+  }
+  cuda_ = device.is_cuda();
 #ifdef ASDKIT_AUTOCAST_PER_DEVICE
-  prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
-  prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
-  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  const at::DeviceType t = cuda_ ? at::kCUDA : at::kCPU;
+  prev_enabled_ = at::autocast::is_autocast_enabled(t);
+  prev_dtype_ = at::autocast::get_autocast_dtype(t);
+  at::autocast::set_autocast_dtype(t, at::kBFloat16);
+  at::autocast::set_autocast_enabled(t, true);
 #else
-  prev_enabled_ = at::autocast::is_enabled();
-  prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
-  at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-  at::autocast::set_enabled(true);
+  if (cuda_) {
+    prev_enabled_ = at::autocast::is_enabled();
+    prev_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    prev_enabled_ = at::autocast::is_cpu_enabled();
+    prev_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
 #endif
   at::autocast::increment_nesting();
   active_ = true;
@@ -76,11 +202,17 @@ Bf16Autocast::~Bf16Autocast() {
   // Casted weights are cached while autocast is on; drop them when the outermost scope ends.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
 #ifdef ASDKIT_AUTOCAST_PER_DEVICE
-  at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
-  at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
+  const at::DeviceType t = cuda_ ? at::kCUDA : at::kCPU;
+  at::autocast::set_autocast_enabled(t, prev_enabled_);
+  at::autocast::set_autocast_dtype(t, prev_dtype_);
 #else
-  at::autocast::set_enabled(prev_enabled_);
-  at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+  if (cuda_) {
+    at::autocast::set_enabled(prev_enabled_);
+    at::autocast::set_autocast_gpu_dtype(prev_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(prev_enabled_);
+    at::autocast::set_autocast_cpu_dtype(prev_dtype_);
+  }
 #endif
 }
 

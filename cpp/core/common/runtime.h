@@ -39,9 +39,20 @@ struct CancelToken {
 // Called from the worker thread; must be cheap and thread-safe.
 using ProgressFn = std::function<void(int64_t done, int64_t total)>;
 
-// bf16 autocast (CUDA only) for the work this thread does while the scope lives: matrix products
-// and convolutions in bfloat16, reductions and losses in float32, as torch.autocast does. With
-// `enabled` false it does nothing; on a non-CUDA device it throws std::invalid_argument.
+// Whether this CPU computes bf16 natively (avx512_bf16 or AMX-BF16 in /proc/cpuinfo's flags, or
+// cpuid where there is no /proc), detected once per process. ASDKIT_CPU_BF16=0 in the environment
+// at that first call forces it off (tests of the refusal; a CPU where bf16 is emulated and slow).
+bool cpu_has_bf16();
+// The detected bf16-related CPU flags, e.g. "avx512_bf16 amx_bf16", or "none" (for messages).
+std::string cpu_bf16_flags();
+
+// bf16 autocast for the work this thread does while the scope lives: matrix products and
+// convolutions in bfloat16, as torch.autocast does on that device type. On the CPU, softmax,
+// log_softmax, log, exp and acos (and with LibTorch 1.x layer_norm and group_norm) are also kept
+// in float32 (CUDA's autocast lists them; LibTorch's CPU list does not), so the margin heads'
+// probabilities and losses stay float32 on both and the transformers' norms run. With
+// `enabled` false it does nothing; it throws std::invalid_argument on a CPU without native bf16
+// (cpu_has_bf16()) and on other device types.
 class Bf16Autocast {
  public:
   Bf16Autocast(const torch::Device& device, bool enabled);
@@ -50,7 +61,7 @@ class Bf16Autocast {
   Bf16Autocast& operator=(const Bf16Autocast&) = delete;
 
  private:
-  bool active_ = false, prev_enabled_ = false;
+  bool active_ = false, prev_enabled_ = false, cuda_ = false;
   at::ScalarType prev_dtype_ = at::kHalf;
 };
 

@@ -39,7 +39,7 @@ EpochResult Trainer::run_epoch(BatchSource& loader, int64_t epoch, const RunCont
                                const std::function<void(const StepMetrics&)>& on_step) {
   at::globalContext().setDeterministicAlgorithms(options_.deterministic, /*warn_only=*/true);
   at::globalContext().setBenchmarkCuDNN(false);
-  Bf16Autocast autocast(ctx.device, options_.bf16);
+  { Bf16Autocast check(ctx.device, options_.bf16); }  // refuse an unsupported device before any work
   model_->to(ctx.device);
   model_->train();
   const auto params = model_->parameters();
@@ -58,7 +58,13 @@ EpochResult Trainer::run_epoch(BatchSource& loader, int64_t epoch, const RunCont
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(
         mix_seed({options_.loader.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(b), 0x4d495855ull}));
     TrainBatch on_device{batch->input.to(ctx.device), batch->target.defined() ? batch->target.to(ctx.device) : torch::Tensor(), {}};
-    LossTerms terms = model_->training_loss(on_device, gen);
+    // Autocast covers forward and loss only: backward follows the forward's dtypes, and the scope
+    // must end before AdamW updates the weights in place, or the next step would reuse the bf16
+    // weight copies autocast caches while it is on.
+    LossTerms terms = [&] {
+      Bf16Autocast autocast(ctx.device, options_.bf16);
+      return model_->training_loss(on_device, gen);
+    }();
     const torch::Tensor& total = terms.back().second;
     optimizer_.zero_grad();
     total.backward();

@@ -29,7 +29,7 @@ struct TrainOptions {
   // Request deterministic kernels (warn-only) and turn cuDNN benchmarking off, as the reference
   // trainer does; CPU runs are reproducible either way at a fixed thread count.
   bool deterministic = true;
-  bool bf16 = false;  // bf16 autocast for forward and loss (CUDA only)
+  bool bf16 = false;  // bf16 autocast for forward and loss (CUDA, or a CPU with cpu_has_bf16())
   LoaderOptions loader;  // batch size, seed (also of the augmentation draws), decoder threads
 };
 

@@ -115,6 +115,7 @@ export const doctorCommand: CommandModule = {
       ['LibTorch', info.torchVersion],
       ['built with CUDA', info.builtWithCuda ? 'yes' : 'no'],
       ['CUDA devices', info.cudaAvailable ? String(info.cudaDeviceCount) : 'none'],
+      ['CPU bf16', info.cpuBf16 ? `yes (${info.cpuBf16Flags}; ASDKIT_CPU_BF16=0 turns it off)` : `no (${info.cpuBf16Flags})`],
       ['threads', `${setThreads(parseThreads(process.env.ASDKIT_THREADS ?? 0, 'ASDKIT_THREADS'))} (hardware: ${info.hardwareThreads}; set with --threads or ASDKIT_THREADS)`],
       [
         'CPU cache',
