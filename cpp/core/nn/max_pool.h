@@ -7,11 +7,14 @@
 
 namespace asd::nn {
 
-// MaxPool 3×3, stride 2, the given −inf padding (0 or 1), floor mode. When no gradient is needed
-// it runs a direct kernel: on the CPU at::max_pool2d always goes through max_pool2d_with_indices
-// (argmax indices, a branch per element), ~35 % of a one-thread dual-branch inference batch and
-// ~10× slower than this kernel. Max is exact, so the values are identical (NaN propagates the
-// same way); with grad it is at::max_pool2d.
+// MaxPool 3×3, stride 2, the given −inf padding (0 or 1), floor mode. On contiguous float32 CPU
+// input it runs direct kernels: on the CPU at::max_pool2d always goes through
+// max_pool2d_with_indices (int64 argmax indices, a branch per element), ~35 % of a one-thread
+// dual-branch inference batch and ~10× slower. Without grad: values only. With grad: a custom
+// autograd function that records a one-byte argmax per output and scatters the gradient through
+// it; it picks the element ATen picks (first maximum in row-major order, or the last NaN), so
+// values and input gradients are bit-identical to max_pool2d's. Its backward under create_graph
+// is ATen's differentiable one on the same indices. Anything else is at::max_pool2d.
 struct MaxPool3x3Impl : torch::nn::Module {
   explicit MaxPool3x3Impl(int64_t padding) : padding(padding) {}
   torch::Tensor forward(const torch::Tensor& x);
