@@ -195,7 +195,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
       const macs = forwardMacs(multiresnetConfigOf(cfg.model), secSamples);
 
       // One epoch over (warm-up + timed) × batch clips: exactly that many steps.
-      const res = await model.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, {
+      const trainOpts = {
         batchSize: batch,
         seed: 0,
         lr: tr?.lr,
@@ -205,7 +205,8 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
         eps: tr?.eps,
         ioThreads: dm?.io_threads,
         prefetch: dm?.prefetch,
-      });
+      };
+      const res = await model.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, trainOpts);
       if (res.metrics.length !== WARMUP_STEPS + TIMED_STEPS) throw new Error(`expected ${WARMUP_STEPS + TIMED_STEPS} steps, got ${res.metrics.length}`);
       const timed = res.metrics.slice(WARMUP_STEPS);
       const stepS = median(timed.map((m) => (m.waitMs + m.computeMs) / 1000));
@@ -228,18 +229,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
       // bf16: the same epoch from the same initialisation, and the in-memory inference batch.
       if (cpuBf16) {
         const mb = DisModel.create({ ...multiresnetConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
-        const rb = await mb.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, {
-          batchSize: batch,
-          seed: 0,
-          lr: tr?.lr,
-          weightDecay: tr?.weight_decay,
-          beta1: tr?.betas?.[0],
-          beta2: tr?.betas?.[1],
-          eps: tr?.eps,
-          ioThreads: dm?.io_threads,
-          prefetch: dm?.prefetch,
-          precision: 'bf16',
-        });
+        const rb = await mb.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, { ...trainOpts, precision: 'bf16' });
         const tb = rb.metrics.slice(WARMUP_STEPS);
         const inferBf16 = await timeMedian(() => mb.embed(batchWaves, { batchSize: batch, precision: 'bf16' }), inferRepeats);
         mb.dispose();
