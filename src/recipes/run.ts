@@ -13,7 +13,7 @@ import { table } from '../steps/table.js';
 import { resumeText, train, trainAe, type TrainStepResult } from '../steps/train.js';
 import { visualize } from '../steps/visualize.js';
 import { currentProvenance, StepTimer, TIMINGS_FILE, type Provenance } from '../run/timings.js';
-import { native } from '../native/index.js';
+import { ensureThreads, native } from '../native/index.js';
 
 export type StepName = 'train' | 'extract' | 'score' | 'evaluate' | 'visualize' | 'table';
 type Outcome = 'worked' | 'kept' | 'failed';
@@ -46,6 +46,7 @@ export interface TrainProgress {
 function runProvenance(c: RunConfig): Provenance {
   let known: Provenance = {};
   try {
+    ensureThreads(); // the count the steps will use (ASDKIT_THREADS / --threads), not the addon's start-up value
     const info = native().info();
     known = { libtorchVersion: info.torchVersion, cudaDevices: info.cudaAvailable ? info.cudaDeviceCount : 0, threads: info.numThreads };
   } catch {
