@@ -140,6 +140,7 @@ class AeModelWrap : public ModelWrap<AeModelWrap> {
       auto cfg = config_arg(info);
       const auto c = ae_config_from_js(cfg);
       ae_ = seeded(cfg, [&] { return train::AeModel(c); });
+      if (c.both) clip_channels_ = train::ClipChannels::kBoth;  // [near | far] vectors: pairs only
       adopt(info.Env(), ae_.ptr(), std::make_shared<train::AeFrontend>(ae_), c.z_dim, 0);
     });
   }

@@ -141,8 +141,8 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
   std::shared_ptr<train::Trainer> trainer_;
   int64_t embed_size_ = 0;
   int64_t clip_samples_ = 0;
-  // Clip models: how they take the channels (set by the derived constructor); unset: the frontend
-  // takes whatever the reader gives (the AE).
+  // How the model takes the channels (set by the derived constructor). Unset: a one-stream AE,
+  // whose frontend takes one channel or a [near, far] pair to subtract with the same weights.
   std::optional<train::ClipChannels> clip_channels_;
   bool disposed_ = false;
 
@@ -156,8 +156,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
                                                            : !audio::keeps_two_channels(c);
     if (ok) return;
     const char* built = need == train::ClipChannels::kSubtract ? "channel subtract" : need == train::ClipChannels::kBoth ? "channel both" : "one channel (near, far or mean)";
-    const char* given = c == audio::Channel::kSubtract ? "subtract" : c == audio::Channel::kBoth ? "both" : c == audio::Channel::kFar ? "far" : c == audio::Channel::kMean ? "mean" : "near";
-    fail(env, ErrorKind::kValue, std::string("this ") + Derived::kName + " was built for " + built + "; the call's channel is " + given);
+    fail(env, ErrorKind::kValue, std::string("this ") + Derived::kName + " was built for " + built + "; the call's channel is " + audio::channel_name(c));
   }
 
  private:
@@ -248,7 +247,7 @@ class ModelWrap : public Napi::ObjectWrap<Derived> {
     torch::Tensor wave = tensor_from_js(info.Length() > 0 ? info[0] : env.Undefined(), "wave");
     // Two-channel clip models take [batch, 2, samples] = [near, far].
     const bool two = clip_channels_ && *clip_channels_ != train::ClipChannels::kOne;
-    // Models without a clip-channel setting (the AE) take either shape; their frontend checks its own.
+    // A one-stream AE takes either shape; its frontend checks its own.
     const bool either = !clip_channels_ && wave.dim() == 3 && wave.size(1) == 2;
     if (!either && (wave.scalar_type() != torch::kFloat32 || wave.dim() != (two ? 3 : 2) || (two && wave.size(1) != 2))) {
       fail(env, ErrorKind::kType, two ? "wave must be float32 with shape [batch, 2, samples] (this model takes [near, far] clips)"

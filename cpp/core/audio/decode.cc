@@ -249,6 +249,17 @@ Channel parse_channel(const std::string& name) {
   throw std::invalid_argument("channel must be \"near\", \"far\", \"mean\", \"subtract\" or \"both\", got \"" + name + "\"");
 }
 
+const char* channel_name(Channel c) {
+  switch (c) {
+    case Channel::kMean: return "mean";
+    case Channel::kNear: return "near";
+    case Channel::kFar: return "far";
+    case Channel::kSubtract: return "subtract";
+    case Channel::kBoth: return "both";
+  }
+  return "?";
+}
+
 DecodedClip decode_clip(const std::string& path, const DecodeOptions& opts) {
   check_options(opts);
   return decode_with(path, opts, [&](Opened& o) { open_path(path, o); });

@@ -21,6 +21,8 @@ enum class Channel { kMean, kNear, kFar, kSubtract, kBoth };
 
 // Parses "mean" / "near" / "far" / "subtract" / "both"; throws std::invalid_argument otherwise.
 Channel parse_channel(const std::string& name);
+// The setting's name of a mode (parse_channel's inverse), for messages.
+const char* channel_name(Channel c);
 
 // True for the modes that keep two channels.
 inline bool keeps_two_channels(Channel c) { return c == Channel::kSubtract || c == Channel::kBoth; }
