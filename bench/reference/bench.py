@@ -14,6 +14,8 @@ Warm-up iterations are dropped; medians are reported. Prints one JSON object on 
 
   python3 bench/reference/bench.py [--threads 2] [--batch 64] [--samples 288000] [--classes 187]
       [--steps 3] [--infer-steps 3] [--warmup 1] [--nets dual,multi] [--counts-only] [--bf16]
+      [--trace PREFIX]  (Chrome traces of the timed train steps: PREFIX-<net>.json; compare with
+                         ours via ASDKIT_PROFILE_OPS and bench/op-table.mjs)
 """
 import argparse
 import json
@@ -68,7 +70,11 @@ def bench_network(key: str, args) -> dict:
     fwd, bwd, step, total = [], [], [], []
     extractor.train()
     head.train()
+    trace = None
     for i in range(args.warmup + args.steps):
+        if args.trace and i == args.warmup:
+            trace = torch.autograd.profiler.profile()
+            trace.__enter__()
         t0 = time.perf_counter()
         with autocast():
             w, y = mixup(wave, onehot, 0.5)
@@ -87,6 +93,9 @@ def bench_network(key: str, args) -> dict:
             bwd.append(t2 - t1)
             step.append(t3 - t2)
             total.append(t3 - t0)
+    if trace is not None:
+        trace.__exit__(None, None, None)
+        trace.export_chrome_trace(f'{args.trace}-{key}.json')
     out['train'] = summary(total)
     out['train']['forward'] = statistics.median(fwd)
     out['train']['backward'] = statistics.median(bwd)
@@ -121,6 +130,7 @@ def main() -> None:
     p.add_argument('--nets', default='dual,multi')
     p.add_argument('--counts-only', action='store_true', help='only build the networks and print their counts')
     p.add_argument('--bf16', action='store_true', help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
+    p.add_argument('--trace', default='', help='write Chrome traces of the timed train steps to PREFIX-<net>.json')
     args = p.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)

@@ -158,6 +158,14 @@ TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
 
 }  // namespace
 
+bool cpu_channels_last() {
+  static const bool on = [] {
+    const char* v = std::getenv("ASDKIT_CPU_CHANNELS_LAST");
+    return !(v && std::string(v) == "0");
+  }();
+  return on;
+}
+
 bool cpu_has_bf16() { return cpu_bf16().usable; }
 std::string cpu_bf16_flags() { return cpu_bf16().flags; }
 

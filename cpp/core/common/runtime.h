@@ -46,6 +46,11 @@ bool cpu_has_bf16();
 // The detected bf16-related CPU flags, e.g. "avx512_bf16 amx_bf16", or "none" (for messages).
 std::string cpu_bf16_flags();
 
+// Whether MultiResNet's 2-D branches run channels-last (NHWC) on the CPU: oneDNN then convolves
+// without reordering every activation to its blocked layout and back. On unless
+// ASDKIT_CPU_CHANNELS_LAST=0 at the first call (A/B measurements; results agree to rounding).
+bool cpu_channels_last();
+
 // bf16 autocast for the work this thread does while the scope lives: matrix products and
 // convolutions in bfloat16, as torch.autocast does on that device type. On the CPU, softmax,
 // log_softmax, log, exp and acos (and with LibTorch 1.x layer_norm and group_norm) are also kept

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "audio/wav.h"
+#include "common/op_profile.h"
 
 namespace asd::extract {
 
@@ -71,6 +72,7 @@ Outputs forward_batches(Frontend& frontend, const torch::Tensor& wave, const Ext
   if (batch_size <= 0) throw std::invalid_argument("batch_size must be positive");
   torch::NoGradGuard no_grad;
   Bf16Autocast autocast(ctx.device, opts.bf16);
+  OpProfile profile;
   frontend.to(ctx.device);
   const int64_t n = wave.size(0);
   OutputConcat outputs;

@@ -14,7 +14,9 @@ namespace asd::nn {
 // autograd function that records a one-byte argmax per output and scatters the gradient through
 // it; it picks the element ATen picks (first maximum in row-major order, or the last NaN), so
 // values and input gradients are bit-identical to max_pool2d's. Its backward under create_graph
-// is ATen's differentiable one on the same indices. Anything else is at::max_pool2d.
+// is ATen's differentiable one on the same indices. Anything else is at::max_pool2d, including
+// channels-last input (the STFT branches on the CPU), for which ATen's kernel is vectorised over
+// the channels and faster than these.
 struct MaxPool3x3Impl : torch::nn::Module {
   explicit MaxPool3x3Impl(int64_t padding) : padding(padding) {}
   torch::Tensor forward(const torch::Tensor& x);

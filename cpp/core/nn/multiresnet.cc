@@ -1,5 +1,7 @@
 #include "nn/multiresnet.h"
 
+#include "common/runtime.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -77,7 +79,9 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t reduction) {
 }
 
 torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
-  auto scale = layer2->forward(layer1->forward(x.flatten(2).mean(2)));  // (B, C)
+  std::vector<int64_t> spatial;  // mean over every dim after C, whatever the memory layout
+  for (int64_t d = 2; d < x.dim(); ++d) spatial.push_back(d);
+  auto scale = layer2->forward(layer1->forward(x.mean(spatial)));  // (B, C)
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
   shape[1] = x.size(1);
@@ -188,7 +192,10 @@ Conv2dEncoderImpl::Conv2dEncoderImpl(int64_t n_freq, int64_t emb, bool use_bias)
 }
 
 torch::Tensor Conv2dEncoderImpl::forward(const torch::Tensor& spec) {
-  auto x = bn_freq->forward(spec).unsqueeze(1);  // (B, 1, F, T)
+  auto x = bn_freq->forward(spec);
+  // (B, 1, F, T); on the CPU as a channels-last view (C = 1: the same memory), so every conv,
+  // BatchNorm, ReLU and pooling after it keeps NHWC and oneDNN skips its per-layer reorders.
+  x = x.is_cpu() && cpu_channels_last() ? x.unsqueeze(-1).permute({0, 3, 1, 2}) : x.unsqueeze(1);
   x = layers[0]->as<FirstConvImpl>()->forward(x);
   for (size_t i = 1; i < layers->size(); ++i) x = layers[i]->as<tnn::SequentialImpl>()->forward(x);
   return aggregate_layer->forward(x.amax(3));  // max over time, then channel-major flatten

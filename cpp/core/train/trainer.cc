@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
+
+#include "common/op_profile.h"
 
 #if ASDKIT_WITH_CUDA
 #include <torch/cuda.h>
@@ -43,12 +46,14 @@ EpochResult Trainer::run_epoch(BatchSource& loader, int64_t epoch, const RunCont
   model_->to(ctx.device);
   model_->train();
   const auto params = model_->parameters();
+  std::optional<OpProfile> profile;  // from the second step on: the first is warm-up
   EpochResult result;
   for (int64_t b = 0;; ++b) {
     ctx.check();
     auto t0 = Clock::now();
     std::optional<TrainBatch> batch = loader.next();
     if (!batch) break;
+    if (b == 1) profile.emplace();
     StepMetrics m;
     m.wait_ms = ms_since(t0);
     t0 = Clock::now();
