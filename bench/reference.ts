@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'bench.py');
 const RAW_SPEC_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'raw_spec.py');
+const RECIPE_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'recipe.py');
 export const INSTALL_HINT = 'apt-get install -y python3-torch libjemalloc2';
 export const JEMALLOC_CONF = 'retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1';
 const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2'];
@@ -142,6 +143,31 @@ export function runRawSpecReference(python: string, opts: RawSpecRefOptions, jem
     `--repeats=${opts.repeats}`,
   ];
   return runScript(python, RAW_SPEC_SCRIPT, args, jemalloc) as RawSpecRef;
+}
+
+export interface RecipeRefOptions {
+  /** The formatted folder: <data-dir>/formatted/<dcase>/raw. */
+  root: string;
+  epochs: number;
+  sec: number;
+  batch: number;
+  threads: number;
+}
+
+export interface RecipeRef {
+  torch: string;
+  threads: number;
+  train: number;
+  test: number;
+  classes: number;
+  seconds: { decode: number; train: number; extract: number; score: number; total: number };
+  auc: Record<string, number>;
+}
+
+/** bench/reference/recipe.py: a whole dual-branch recipe (decode, train, embed, k-NN score) in plain PyTorch. */
+export function runRecipeReference(python: string, opts: RecipeRefOptions, jemalloc?: string): RecipeRef {
+  const args = [`--root=${opts.root}`, `--epochs=${opts.epochs}`, `--sec=${opts.sec}`, `--batch=${opts.batch}`, `--threads=${opts.threads}`];
+  return runScript(python, RECIPE_SCRIPT, args, jemalloc) as RecipeRef;
 }
 
 /** The count fields that differ between ours and the reference (empty: all equal). */

@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { encodeWav16 } from '../src/data/wav.js';
 import { stftPoolFiles } from '../src/features/index.js';
 import { ensureThreads, native, runJob } from '../src/native/index.js';
+import { stackWaves } from '../src/native/waves.js';
 import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { multiresnetConfigOf } from '../src/steps/from-config.js';
 import { AeModel, DisModel } from '../src/train/model.js';
@@ -180,8 +181,10 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
     console.log(row('decode alone', `${f(tDecode)} s/batch (${batch} clips read one after another, no prefetch)`));
     console.log(row('raw_spec', `${f(rawClipsPerS, 1)} clips/s extraction of the same ${nClips} clips (median of ${extractRepeats})`));
 
-    // The in-memory inference batch: the same clips as the first training batch, already decoded.
-    const batchWaves = await Promise.all(batchPaths.map(async (p) => (await native().readWav(p, secSamples).promise).data));
+    // The in-memory inference batch: the same clips as the first training batch, already decoded
+    // and stacked into one (B, L) tensor, as the PyTorch baseline's batch is (stacking 64 arrays
+    // per call would time a fresh 74 MB allocation and copy, not the network).
+    const batchWaves = stackWaves(await Promise.all(batchPaths.map(async (p) => (await native().readWav(p, secSamples).promise).data)));
     const ours: Ours[] = [];
 
     for (const net of NETWORKS) {

@@ -158,13 +158,18 @@ TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
 
 }  // namespace
 
-bool cpu_channels_last() {
-  static const bool on = [] {
+namespace {
+std::atomic<bool>& channels_last_flag() {
+  static std::atomic<bool> on{[] {
     const char* v = std::getenv("ASDKIT_CPU_CHANNELS_LAST");
     return !(v && std::string(v) == "0");
-  }();
+  }()};
   return on;
 }
+}  // namespace
+
+bool cpu_channels_last() { return channels_last_flag().load(); }
+void set_cpu_channels_last(bool on) { channels_last_flag().store(on); }
 
 bool cpu_has_bf16() { return cpu_bf16().usable; }
 std::string cpu_bf16_flags() { return cpu_bf16().flags; }

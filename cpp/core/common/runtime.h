@@ -50,6 +50,8 @@ std::string cpu_bf16_flags();
 // without reordering every activation to its blocked layout and back. On unless
 // ASDKIT_CPU_CHANNELS_LAST=0 at the first call (A/B measurements; results agree to rounding).
 bool cpu_channels_last();
+// Overrides that setting for the rest of the process (tests comparing the two layouts).
+void set_cpu_channels_last(bool on);
 
 // bf16 autocast for the work this thread does while the scope lives: matrix products and
 // convolutions in bfloat16, as torch.autocast does on that device type. On the CPU, softmax,
