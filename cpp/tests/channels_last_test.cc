@@ -3,9 +3,12 @@
 // eval-mode outputs, that the 2-D activations really are channels-last, and the max-pool's
 // ATen fallback for channels-last input (values and input gradients bit-identical to planar
 // max_pool2d). Tolerances: the two layouts sum convolutions and BatchNorm statistics in different
-// orders, so float32 results agree to rounding (rtol 1e-4 on outputs and gradients).
+// orders, so training outputs and gradients are judged against the same weights in float64: the
+// channels-last error must stay within 3× the planar one (they come out equal); eval outputs
+// agree within 1e-4 relative.
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -39,6 +42,13 @@ Pass train_pass(MultiResNet& net, const torch::Tensor& wave, const torch::Tensor
   return p;
 }
 
+// ‖a − b‖ / ‖b‖ (Frobenius; 0 when both are zero): steadier than the max for rounding noise.
+double norm_rel(const torch::Tensor& a, const torch::Tensor& b) {
+  const double scale = b.norm().item<double>();
+  const double d = (a - b).norm().item<double>();
+  return scale > 0 ? d / scale : d;
+}
+
 // max |a − b| relative to max |b| (0 when both are zero).
 double rel_diff(const torch::Tensor& a, const torch::Tensor& b) {
   const double scale = b.abs().max().item<double>();
@@ -58,16 +68,38 @@ void test_network_agrees() {
   const Pass planar = train_pass(net, wave, upstream);
   asd::set_cpu_channels_last(true);
   const Pass nhwc = train_pass(net, wave, upstream);
-  EXPECT(rel_diff(nhwc.out, planar.out) < 1e-4);
   EXPECT(planar.grads.size() == nhwc.grads.size() && !planar.grads.empty());
-  double worst = 0;
-  for (const auto& [name, g] : planar.grads) {
-    const double d = rel_diff(nhwc.grads.at(name), g);
-    if (d > worst) worst = d;
-    if (!(d < 1e-4)) std::cerr << "  gradient " << name << ": relative difference " << d << "\n";
+
+  // The yardstick: the same weights in float64 (planar). Both float32 layouts round differently
+  // (the summation orders differ), so each one's error against float64 is measured and the
+  // channels-last error must stay within a small multiple of the planar one's; a wrong layout
+  // (a transposed tensor, a misplaced gradient) would be off by O(1).
+  auto net64 = net;  // shares the module: converted after the float32 passes
+  net64->to(torch::kFloat64);
+  asd::set_cpu_channels_last(false);
+  const Pass exact = train_pass(net64, wave.to(torch::kFloat64), upstream.to(torch::kFloat64));
+  net->to(torch::kFloat32);
+  const double out_planar = norm_rel(planar.out, exact.out.to(torch::kFloat32));
+  const double out_nhwc = norm_rel(nhwc.out, exact.out.to(torch::kFloat32));
+  EXPECT(out_nhwc <= 3 * out_planar + 1e-6);
+  // All gradients as one vector (single parameters with tiny gradients are ill-conditioned and
+  // swing either way), and each parameter's own error as a sanity bound.
+  std::vector<torch::Tensor> all_planar, all_nhwc, all_exact;
+  double worst_nhwc = 0;
+  for (const auto& [name, g] : exact.grads) {
+    const auto g32 = g.to(torch::kFloat32);
+    all_planar.push_back(planar.grads.at(name).flatten());
+    all_nhwc.push_back(nhwc.grads.at(name).flatten());
+    all_exact.push_back(g32.flatten());
+    worst_nhwc = std::max(worst_nhwc, norm_rel(nhwc.grads.at(name), g32));
   }
-  EXPECT(worst < 1e-4);
-  std::cout << "  train: outputs rel " << rel_diff(nhwc.out, planar.out) << ", worst gradient rel " << worst << "\n";
+  const double grad_planar = norm_rel(torch::cat(all_planar), torch::cat(all_exact));
+  const double grad_nhwc = norm_rel(torch::cat(all_nhwc), torch::cat(all_exact));
+  EXPECT(grad_nhwc <= 3 * grad_planar + 1e-6);
+  EXPECT(worst_nhwc < 5e-2);
+  std::cout << "  train, error against float64: outputs planar " << out_planar << ", channels-last " << out_nhwc
+            << "; gradients planar " << grad_planar << ", channels-last " << grad_nhwc
+            << " (worst single parameter " << worst_nhwc << ")\n";
 
   // Eval mode (running statistics), no grad, under InferenceMode as extraction runs it.
   net->eval();
