@@ -25,7 +25,7 @@ export async function benchRecipe({ quick, noRef }: { quick: boolean; noRef?: bo
   try {
     const dataDir = path.join(root, 'data');
     const machines = quick ? ['fan'] : ['bearing', 'fan', 'gearbox', 'slider', 'ToyCar', 'ToyTrain', 'valve']; // the dev machines
-    await synthesize({ dataDir, dcase: 'dcase2023', size: 'small', seed: 3, seconds: 10, machines });
+    const synth = await synthesize({ dataDir, dcase: 'dcase2023', size: 'small', seed: 3, seconds: 10, machines });
     const threads = native().info().numThreads;
     const cli = [process.execPath, '--import', 'tsx', path.join('src', 'cli', 'main.ts')];
     const args = ['run', 'dis_spec_scac_trainable', '--dcase', 'dcase2023', '--data-dir', dataDir, '--result-dir', path.join(root, 'results'),
@@ -35,9 +35,8 @@ export async function benchRecipe({ quick, noRef }: { quick: boolean; noRef?: bo
     const r = spawnSync(cli[0], [...cli.slice(1), ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const ours = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`asdkit run failed: ${r.stderr}`);
-    const rawRoot = path.join(dataDir, 'formatted', 'dcase2023', 'raw');
-    let clips = 0;
-    for (const m of await fs.readdir(rawRoot)) for (const split of ['train', 'test']) clips += (await fs.readdir(path.join(rawRoot, m, split)).catch(() => [])).length;
+    const rawRoot = synth.root;
+    const clips = Object.values(synth.perMachine).reduce((n, c) => n + c.train + c.test, 0);
     console.log(`whole recipe: dis_spec_scac_trainable, ${EPOCHS} epochs, synthetic dcase2023 small (${clips} × 10 s clips, tiled to ${SEC} s), batch 64, ${threads} threads:`);
     console.log(row('ours', `${ours.toFixed(1)} s (\`asdkit run\` child process, spawn to exit; visualize off)`));
     if (noRef) return;

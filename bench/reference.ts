@@ -13,9 +13,10 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'bench.py');
-const RAW_SPEC_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'raw_spec.py');
-const RECIPE_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'recipe.py');
+const REFERENCE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference');
+const SCRIPT = path.join(REFERENCE_DIR, 'bench.py');
+const RAW_SPEC_SCRIPT = path.join(REFERENCE_DIR, 'raw_spec.py');
+const RECIPE_SCRIPT = path.join(REFERENCE_DIR, 'recipe.py');
 export const INSTALL_HINT = 'apt-get install -y python3-torch libjemalloc2';
 export const JEMALLOC_CONF = 'retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1';
 const JEMALLOC_PATHS = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2', '/usr/lib64/libjemalloc.so.2'];

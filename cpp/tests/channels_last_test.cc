@@ -74,10 +74,9 @@ void test_network_agrees() {
   // (the summation orders differ), so each one's error against float64 is measured and the
   // channels-last error must stay within a small multiple of the planar one's; a wrong layout
   // (a transposed tensor, a misplaced gradient) would be off by O(1).
-  auto net64 = net;  // shares the module: converted after the float32 passes
-  net64->to(torch::kFloat64);
+  net->to(torch::kFloat64);
   asd::set_cpu_channels_last(false);
-  const Pass exact = train_pass(net64, wave.to(torch::kFloat64), upstream.to(torch::kFloat64));
+  const Pass exact = train_pass(net, wave.to(torch::kFloat64), upstream.to(torch::kFloat64));
   net->to(torch::kFloat32);
   const double out_planar = norm_rel(planar.out, exact.out.to(torch::kFloat32));
   const double out_nhwc = norm_rel(nhwc.out, exact.out.to(torch::kFloat32));

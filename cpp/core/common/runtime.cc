@@ -156,9 +156,6 @@ TORCH_LIBRARY_IMPL(aten, AutocastCPU, m) {
 #endif
 }
 
-}  // namespace
-
-namespace {
 std::atomic<bool>& channels_last_flag() {
   static std::atomic<bool> on{[] {
     const char* v = std::getenv("ASDKIT_CPU_CHANNELS_LAST");

@@ -1,11 +1,11 @@
 #include "nn/multiresnet.h"
 
-#include "common/runtime.h"
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+
+#include "common/runtime.h"
 
 namespace asd::nn {
 namespace tnn = torch::nn;
