@@ -13,7 +13,8 @@
  *      extract + score steps on the same 1 000 ten-second clips, with peak RSS (bench/detect.ts).
  *   7. `asdkit serve` under autocannon load (requests/s, p50/p99) vs detector.score directly (bench/serve.ts).
  *   8. grid cells per hour at --jobs 1 vs --jobs 2 (bench/grid.ts).
- * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|recipe|visualize|pretrained|detect|serve|grid[,…]]
+ * Usage: npm run bench [-- --quick] [-- --large] [-- --only knn|extract|train|paired|recipe|visualize|pretrained|detect|serve|grid[,…]]
+ *   (paired: only the train section's interleaved ours-vs-PyTorch rounds, bench/interleaved.ts)
  *                      [-- --ref-steps N] (timed PyTorch steps/batches) [-- --no-ref] (skip PyTorch)
  */
 import { promises as fs } from 'node:fs';
@@ -38,7 +39,7 @@ import { median } from './util.js';
 const quick = process.argv.includes('--quick');
 const REPEATS = quick ? 3 : 5;
 
-const SECTIONS = ['knn', 'extract', 'train', 'recipe', 'visualize', 'pretrained', 'detect', 'serve', 'grid'] as const;
+const SECTIONS = ['knn', 'extract', 'train', 'paired', 'recipe', 'visualize', 'pretrained', 'detect', 'serve', 'grid'] as const;
 /** `--only a,b` or `--only=a,b`: run just those sections (default: all). */
 function selectedSections(): Set<string> {
   const i = process.argv.findIndex((a) => a === '--only' || a.startsWith('--only='));
@@ -250,6 +251,7 @@ console.log(`asdkit bench — LibTorch ${info.torchVersion}, ${threads} threads,
 if (only.has('knn')) await benchKnn();
 if (only.has('extract')) await benchExtract();
 if (only.has('train')) await benchTraining({ quick, noRef: process.argv.includes('--no-ref'), refSteps: refSteps() });
+if (only.has('paired') && !only.has('train')) await benchTraining({ quick, pairedOnly: true });
 if (only.has('recipe')) await benchRecipe({ quick, noRef: process.argv.includes('--no-ref') });
 if (only.has('visualize')) await benchVisualize({ quick });
 if (only.has('pretrained')) await benchPretrained({ quick });

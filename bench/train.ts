@@ -13,11 +13,13 @@
  *     are checked against ours, then train step and inference batch ratios ours / PyTorch;
  *   - bf16 (where `info().cpuBf16`): our train step and inference batch with precision bf16, and
  *     the PyTorch baseline under torch.autocast('cpu', dtype=torch.bfloat16), jemalloc preloaded;
- *   - the machine's measured matrix-product rate (native benchMatmul: square float32 torch::mm,
- *     and bfloat16 where the CPU has it) and, per figure, the achieved GFLOP/s and its share of
- *     that rate: FLOPs = 2 × the Conv1d/Conv2d/Linear multiply-accumulates of the forward
+ *   - the machine's measured ceiling (native benchMatmul: the faster of a square torch::mm and a
+ *     wide 3×3 channels-last convolution, float32 and bfloat16 where the CPU has it) and, per
+ *     figure, the achieved GFLOP/s and its share of that ceiling: FLOPs = 2 × the Conv1d/Conv2d/Linear multiply-accumulates of the forward
  *     (bench/flops.ts from the config, checked against the PyTorch program's hook count), a train
  *     step = 3 × the forward (FFTs, BatchNorm, pooling, elementwise ops, loss and AdamW uncounted);
+ *   - interleaved (bench/interleaved.ts): ours and PyTorch + jemalloc alternating in rounds, the
+ *     ratio per round and its median — the figure to quote on a machine whose speed drifts;
  *   - the AE: training vectors/s (batch 256 vectors) and extraction clips/s, against raw_spec.
  */
 import { promises as fs } from 'node:fs';
@@ -32,6 +34,7 @@ import { resolveRunConfig } from '../src/recipes/resolve.js';
 import { multiresnetConfigOf } from '../src/steps/from-config.js';
 import { AeModel, DisModel } from '../src/train/model.js';
 import { forwardMacs } from './flops.js';
+import { benchInterleaved } from './interleaved.js';
 import { compareCounts, INSTALL_HINT, JEMALLOC_CONF, jemallocPath, referencePython, referenceUnavailable, runReference, type Counts, type RefResult } from './reference.js';
 import { median, row } from './util.js';
 
@@ -40,6 +43,7 @@ const NUM_CLASSES = 187; // dcase2023 `main` label set
 const MACHINES = ['bearing', 'fan', 'gearbox', 'slider', 'ToyCar', 'ToyTrain', 'valve'];
 const WARMUP_STEPS = 1;
 const TIMED_STEPS = 3;
+const INTERLEAVED_ROUNDS = 5;
 
 const NETWORKS = [
   { key: 'dual' as const, name: 'dual-branch', recipe: 'dis_spec_scac_trainable' },
@@ -103,6 +107,8 @@ export interface TrainBenchOptions {
   noRef?: boolean;
   /** Timed PyTorch train steps / inference batches (default: as many as ours; 1 with --quick). */
   refSteps?: number;
+  /** Only the interleaved comparison (`--only paired`): no sequential figures, no AE. */
+  pairedOnly?: boolean;
 }
 
 /** Our side of the comparison with the PyTorch baseline, per network. */
@@ -119,7 +125,24 @@ interface Ours {
   bf16?: { stepS: number; computeS: number; inferS: number; nonFinite: boolean };
 }
 
-/** The measured matrix-product rates (GFLOP/s) the achieved rates are set against. */
+/** The recipe's optimiser and loader settings for a trainEpoch call. */
+function trainOptsOf(cfg: ReturnType<typeof resolveRunConfig>, batch: number) {
+  const tr = cfg.trainer;
+  const dm = cfg.datamodule;
+  return {
+    batchSize: batch,
+    seed: 0,
+    lr: tr?.lr,
+    weightDecay: tr?.weight_decay,
+    beta1: tr?.betas?.[0],
+    beta2: tr?.betas?.[1],
+    eps: tr?.eps,
+    ioThreads: dm?.io_threads,
+    prefetch: dm?.prefetch,
+  };
+}
+
+/** The measured ceilings (GFLOP/s) the achieved rates are set against. */
 interface Gemm {
   fp32: number;
   bf16?: number;
@@ -135,11 +158,19 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
   const inferRepeats = quick ? 1 : TIMED_STEPS;
   ensureThreads();
   const { numThreads: threads, cpuBf16, cpuBf16Flags } = native().info();
-  // The ceiling: square float32 (and bfloat16) products on the same threads, before any model runs.
+  // The ceiling, before any model runs: the faster of a square product (LibTorch's BLAS) and a
+  // wide 3×3 convolution (oneDNN, what the networks' convolutions run on), float32 and bfloat16.
   const GEMM_N = 2048;
+  const CONV_N = 256;
   const gemmIters = quick ? 3 : 10;
-  const gemm: Gemm = { fp32: (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads }))).gflops };
-  if (cpuBf16) gemm.bf16 = (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads, dtype: 'bfloat16' }))).gflops;
+  const ceiling = async (dtype: 'float32' | 'bfloat16') => {
+    const mm = (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads, dtype }))).gflops;
+    const conv = (await runJob(() => native().benchMatmul({ op: 'conv', n: CONV_N, iters: gemmIters, threads, dtype }))).gflops;
+    return { mm, conv, best: Math.max(mm, conv) };
+  };
+  const c32 = await ceiling('float32');
+  const c16 = cpuBf16 ? await ceiling('bfloat16') : undefined;
+  const gemm: Gemm = { fp32: c32.best, bf16: c16?.best };
 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-bench-train-'));
   try {
@@ -170,12 +201,14 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
     // Extraction baseline: the raw_spec frontend (decode + STFT + mel + pooling) over the same files.
     const tRaw = await timeMedian(() => stftPoolFiles(paths, secSamples, { batchSize: batch }), extractRepeats);
     const rawClipsPerS = nClips / tRaw;
+    const ceil = (c: { mm: number; conv: number }) => `${f(Math.max(c.mm, c.conv), 1)} (mm ${f(c.mm, 1)}, conv ${f(c.conv, 1)})`;
     console.log(
       row(
-        'GEMM',
-        `${f(gemm.fp32, 1)} GFLOP/s float32` +
-          (gemm.bf16 ? `, ${f(gemm.bf16, 1)} GFLOP/s bfloat16` : `; no bf16 rows (CPU bf16: ${cpuBf16Flags})`) +
-          ` (${GEMM_N}² torch::mm, ${threads} threads, median of ${gemmIters} after 2 warm-ups)`,
+        'ceiling',
+        `${ceil(c32)} GFLOP/s float32` +
+          (c16 ? `, ${ceil(c16)} GFLOP/s bfloat16` : `; no bf16 rows (CPU bf16: ${cpuBf16Flags})`) +
+          ` (the faster of ${GEMM_N}² torch::mm and a 3×3 ${CONV_N} → ${CONV_N}-channel channels-last convolution of 64 × 16 × 18; ` +
+          `${threads} threads, median of ${gemmIters} after 2 warm-ups; "% of peak" below is against it)`,
       ),
     );
     console.log(row('decode alone', `${f(tDecode)} s/batch (${batch} clips read one after another, no prefetch)`));
@@ -187,28 +220,16 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
     const batchWaves = stackWaves(await Promise.all(batchPaths.map(async (p) => (await native().readWav(p, secSamples).promise).data)));
     const ours: Ours[] = [];
 
-    for (const net of NETWORKS) {
+    for (const net of opts.pairedOnly ? [] : NETWORKS) {
       const rssBefore = rssMiB();
       const cfg = resolveRunConfig(net.recipe, { dcase: 'dcase2023' });
       if (!cfg.model) throw new Error(`${net.recipe} has no model section`);
-      const tr = cfg.trainer;
-      const dm = cfg.datamodule;
       const model = DisModel.create({ ...multiresnetConfigOf(cfg.model), numClasses: NUM_CLASSES, secSamples }, 0);
       const counts = model.counts();
       const macs = forwardMacs(multiresnetConfigOf(cfg.model), secSamples);
 
       // One epoch over (warm-up + timed) × batch clips: exactly that many steps.
-      const trainOpts = {
-        batchSize: batch,
-        seed: 0,
-        lr: tr?.lr,
-        weightDecay: tr?.weight_decay,
-        beta1: tr?.betas?.[0],
-        beta2: tr?.betas?.[1],
-        eps: tr?.eps,
-        ioThreads: dm?.io_threads,
-        prefetch: dm?.prefetch,
-      };
+      const trainOpts = trainOptsOf(cfg, batch);
       const res = await model.trainEpoch({ paths, labels, numClasses: NUM_CLASSES }, 0, trainOpts);
       if (res.metrics.length !== WARMUP_STEPS + TIMED_STEPS) throw new Error(`expected ${WARMUP_STEPS + TIMED_STEPS} steps, got ${res.metrics.length}`);
       const timed = res.metrics.slice(WARMUP_STEPS);
@@ -282,13 +303,13 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
       }
     }
     // The same product again: on a shared machine the two GEMM figures show how steady it was.
-    const gemmAfter = (await runJob(() => native().benchMatmul({ n: GEMM_N, iters: gemmIters, threads }))).gflops;
+    const after = (await ceiling('float32')).best;
     console.log(
-      row('GEMM again', `${f(gemmAfter, 1)} GFLOP/s float32 after our networks (${f((100 * (gemmAfter - gemm.fp32)) / gemm.fp32, 0)} % vs the start: the % of GEMM above use the start's figure)`),
+      row('ceiling again', `${f(after, 1)} GFLOP/s float32 after our networks (${f((100 * (after - gemm.fp32)) / gemm.fp32, 0)} % vs the start: the % of peak above use the start's figure)`),
     );
     if (!opts.noRef) {
       native().releaseCpuCache(); // give the cached blocks back before PyTorch runs
-      benchReference(ours, gemm, {
+      if (!opts.pairedOnly) benchReference(ours, gemm, {
         threads,
         batch,
         samples: secSamples,
@@ -298,8 +319,33 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
         nets: ours.map((o) => o.key),
         bf16: cpuBf16,
       });
+      const python = referencePython();
+      const jemalloc = jemallocPath();
+      if (!referenceUnavailable(python) && jemalloc) {
+        await benchInterleaved({
+          python,
+          jemalloc,
+          threads,
+          batch,
+          samples: secSamples,
+          classes: NUM_CLASSES,
+          rounds: quick ? 1 : INTERLEAVED_ROUNDS,
+          paths,
+          labels,
+          batchWaves,
+          nets: NETWORKS.map((net) => {
+            const cfg = resolveRunConfig(net.recipe, { dcase: 'dcase2023' });
+            return {
+              key: net.key,
+              name: net.name,
+              trainOpts: trainOptsOf(cfg, batch),
+              create: () => DisModel.create({ ...multiresnetConfigOf(cfg.model!), numClasses: NUM_CLASSES, secSamples }, 0),
+            };
+          }),
+        });
+      }
     }
-    await benchAe(paths, secSamples, rawClipsPerS, extractRepeats, quick);
+    if (!opts.pairedOnly) await benchAe(paths, secSamples, rawClipsPerS, extractRepeats, quick);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -339,10 +385,10 @@ async function benchAe(paths: string[], secSamples: number, rawClipsPerS: number
   console.log(row('peak RSS', `${f(rssMiB(), 0)} MiB (+${f(rssMiB() - rssBefore, 0)} MiB)`));
 }
 
-/** "123.4 GFLOP/s = 56 % of GEMM": `gflop` of work in `s` seconds against the measured `peak` rate. */
+/** "123.4 GFLOP/s = 56 % of peak": `gflop` of work in `s` seconds against the measured `peak` rate. */
 function rate(gflop: number, s: number, peak: number): string {
   const r = gflop / s;
-  return `${f(r, 1)} GFLOP/s = ${f((100 * r) / peak, 0)} % of GEMM`;
+  return `${f(r, 1)} GFLOP/s = ${f((100 * r) / peak, 0)} % of peak`;
 }
 
 /**

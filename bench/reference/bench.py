@@ -16,6 +16,7 @@ Warm-up iterations are dropped; medians are reported. Prints one JSON object on 
       [--steps 3] [--infer-steps 3] [--warmup 1] [--nets dual,multi] [--counts-only] [--bf16]
       [--trace PREFIX]  (Chrome traces of the timed train steps: PREFIX-<net>.json; compare with
                          ours via ASDKIT_PROFILE_OPS and bench/op-table.mjs)
+      [--serve]         (commands on stdin, for bench/interleaved.ts: see serve())
 """
 import argparse
 import json
@@ -118,6 +119,66 @@ def bench_network(key: str, args) -> dict:
     return out
 
 
+class Served:
+    """One network kept in memory for --serve: its train step and inference batch, timed on request."""
+
+    def __init__(self, key: str, args):
+        torch.manual_seed(0)
+        self.extractor = MultiResNet(args.samples, NETWORKS[key])
+        self.head = SCAdaCos(self.extractor.embed_size, args.classes, k=16, trainable=True)
+        params = list(self.extractor.parameters()) + list(self.head.parameters())
+        self.opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+        self.wave, self.onehot = synthetic_batch(args.batch, args.samples, args.classes, seed=1)
+        self.counts = counts(self.extractor, self.head)
+
+    def train(self, n: int):
+        self.extractor.train()
+        self.head.train()
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            w, y = mixup(self.wave, self.onehot, 0.5)
+            loss = self.head(self.extractor(w), y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            ts.append(time.perf_counter() - t0)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f'non-finite loss {loss.item()}')
+        return ts
+
+    def infer(self, n: int):
+        self.extractor.eval()
+        ts = []
+        with torch.inference_mode():
+            for _ in range(n):
+                t0 = time.perf_counter()
+                self.extractor(self.wave)
+                ts.append(time.perf_counter() - t0)
+        return ts
+
+
+def serve(args) -> None:
+    """--serve: one command per stdin line, one JSON line back — `net <key>` (build it; reply its
+    counts), `train <n>` / `infer <n>` (reply the n times in s), `quit`. bench/interleaved.ts
+    alternates these with our own steps, so both sides are timed minutes apart at most."""
+    current = None
+    for line in sys.stdin:
+        cmd, _, arg = line.strip().partition(' ')
+        if cmd == 'quit':
+            break
+        if cmd == 'net':
+            current = None
+            current = Served(arg, args)
+            reply = {'counts': current.counts, 'torch': torch.__version__, 'threads': torch.get_num_threads()}
+        elif cmd in ('train', 'infer'):
+            reply = {'times': getattr(current, cmd)(int(arg))}
+        else:
+            reply = {'error': f'unknown command {line.strip()!r}'}
+        reply['peakRssMiB'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(reply), flush=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--threads', type=int, default=0, help='torch.set_num_threads (0: leave the default)')
@@ -131,9 +192,13 @@ def main() -> None:
     p.add_argument('--counts-only', action='store_true', help='only build the networks and print their counts')
     p.add_argument('--bf16', action='store_true', help="forward and loss under torch.autocast('cpu', dtype=torch.bfloat16)")
     p.add_argument('--trace', default='', help='write Chrome traces of the timed train steps to PREFIX-<net>.json')
+    p.add_argument('--serve', action='store_true', help='take commands on stdin (see serve())')
     args = p.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    if args.serve:
+        serve(args)
+        return
     nets = [n for n in args.nets.split(',') if n]
     for n in nets:
         if n not in NETWORKS:

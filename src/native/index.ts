@@ -51,7 +51,7 @@ export interface NativeInfo {
 }
 
 export interface BenchMatmulResult {
-  /** 2n³ / medianS / 1e9. */
+  /** FLOPs / medianS / 1e9: mm 2n³; conv 2 · 64 · 16 · 18 · 9n² (3×3, n → n channels, channels-last). */
   gflops: number;
   medianS: number;
   minS: number;
@@ -59,6 +59,7 @@ export interface BenchMatmulResult {
   iters: number;
   threads: number;
   dtype: 'float32' | 'bfloat16';
+  op: 'mm' | 'conv';
 }
 
 export interface NativeFrontendConfig {
@@ -360,7 +361,7 @@ export interface NativeAddon {
    * float32) on `threads` threads (default: the current count; restored after), two warm-up
    * products, then the median of `iters` (default 10), off the main thread.
    */
-  benchMatmul(options?: { n?: number; iters?: number; threads?: number; dtype?: 'float32' | 'bfloat16' }): NativeJob<BenchMatmulResult>;
+  benchMatmul(options?: { n?: number; iters?: number; threads?: number; dtype?: 'float32' | 'bfloat16'; op?: 'mm' | 'conv' }): NativeJob<BenchMatmulResult>;
   /** One file; progress is (1, 1) once it is decoded. Shape [L], or [2, L] for channel subtract/both. */
   readWav(path: string, length: number, onProgress?: ProgressFn, options?: { channel?: ChannelMode }): NativeJob<TensorLike>;
   extractFiles(paths: string[], options: NativeExtractOptions, onProgress?: ProgressFn): NativeJob<Record<string, TensorLike>>;

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/runtime.h"
+#include "nn/fused_norm.h"
 
 namespace asd::nn {
 namespace tnn = torch::nn;
@@ -78,15 +79,17 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t reduction) {
   layer2 = register_module("layer2", tnn::Sequential(linear(hidden, channels, false), tnn::Sigmoid()));
 }
 
-torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) {
+torch::Tensor SEBlockImpl::scale(const torch::Tensor& x) {
   std::vector<int64_t> spatial;  // mean over every dim after C, whatever the memory layout
   for (int64_t d = 2; d < x.dim(); ++d) spatial.push_back(d);
-  auto scale = layer2->forward(layer1->forward(x.mean(spatial)));  // (B, C)
+  auto s = layer2->forward(layer1->forward(x.mean(spatial)));  // (B, C)
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
   shape[1] = x.size(1);
-  return x * scale.view(shape);
+  return s.view(shape);
 }
+
+torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) { return x * scale(x); }
 
 // --- residual block ---
 
@@ -108,8 +111,9 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride_, b
 
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
   auto xb = bn->forward(x);
-  auto r = additional_layer->forward(layer->forward(xb));
-  return (stride == 1 ? xb : skip_connect->forward(xb)) + r;  // no activation after the addition
+  auto h = layer->forward(xb);
+  // skip + SE(h) in one pass (no activation after the addition)
+  return torch::addcmul(stride == 1 ? xb : skip_connect->forward(xb), h, additional_layer->scale(h));
 }
 
 // --- FFT branch ---
@@ -172,6 +176,11 @@ torch::Tensor FftBranchImpl::forward_subtract(const torch::Tensor& wave, const f
 FirstConvImpl::FirstConvImpl(int64_t c_out, bool use_bias) {
   layer = register_module("layer", tnn::Sequential(conv2d(1, c_out, 7, 2, 0, use_bias), bn2d(c_out, use_bias),
                                                    tnn::ReLU(), MaxPool3x3(0)));
+}
+
+torch::Tensor FirstConvImpl::forward(const torch::Tensor& x) {
+  const torch::Tensor y = layer[0]->as<tnn::Conv2dImpl>()->forward(x);
+  return bn_relu_max_pool(y, *layer[1]->as<tnn::BatchNorm2dImpl>(), *layer[3]->as<MaxPool3x3Impl>());
 }
 
 Conv2dEncoderImpl::Conv2dEncoderImpl(int64_t n_freq, int64_t emb, bool use_bias) {

@@ -54,7 +54,8 @@ struct MultiResNetConfig {
 // Squeeze-and-excitation over channel axis 1 of (B, C, ...); linears never have a bias.
 struct SEBlockImpl : torch::nn::Module {
   explicit SEBlockImpl(int64_t channels, int64_t reduction = 16);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x);  // x · scale(x)
+  torch::Tensor scale(const torch::Tensor& x);    // the per-channel gates, shaped to broadcast over x
   torch::nn::Sequential layer1{nullptr};  // Linear c→c/16, ReLU
   torch::nn::Sequential layer2{nullptr};  // Linear c/16→c, Sigmoid
 };
@@ -86,8 +87,8 @@ TORCH_MODULE(Conv1dEncoder);
 // The STFT branch's first layer: Conv 7×7 s2, BN, ReLU, MaxPool 3×3 s2 (as `layer`).
 struct FirstConvImpl : torch::nn::Module {
   FirstConvImpl(int64_t c_out, bool use_bias);
-  torch::Tensor forward(const torch::Tensor& x) { return layer->forward(x); }
-  torch::nn::Sequential layer{nullptr};
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Sequential layer{nullptr};  // Conv 7×7/2, BN, ReLU, MaxPool3x3(0)
 };
 TORCH_MODULE(FirstConv);
 
