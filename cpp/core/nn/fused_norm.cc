@@ -29,14 +29,6 @@ struct Shape {
   int64_t H, W, Ho, Wo;
 };
 
-struct Kernels {
-  void (*pool_clip)(const float*, float*, uint8_t*, const Shape&, const float*, double*, double*);
-  void (*normalize)(float*, int64_t, const float*, const float*);
-  void (*grad_sums)(const float*, const float*, float*, int64_t, double*, double*);
-  void (*grad_clip)(const float*, const float*, const uint8_t*, float*, const Shape&, const float*, const float*,
-                    const float*);
-};
-
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma")
 namespace isa_avx512 {
@@ -44,17 +36,14 @@ namespace isa_avx512 {
 }  // namespace isa_avx512
 #pragma GCC pop_options
 
-// The AVX-512 kernels, or null where the CPU lacks AVX-512 (then the layers run as they are).
-const Kernels* kernels() {
-  static const Kernels* k = [] {
-    static constexpr Kernels avx512{isa_avx512::pool_clip, isa_avx512::normalize, isa_avx512::grad_sums,
-                                    isa_avx512::grad_clip};
+// Whether this CPU runs the kernels (else the layers run as they are).
+bool have_avx512() {
+  static const bool ok = [] {
     __builtin_cpu_init();
-    const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    return ok ? &avx512 : nullptr;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
   }();
-  return k;
+  return ok;
 }
 
 Shape shape_of(const torch::Tensor& y) {
@@ -78,10 +67,10 @@ torch::Tensor pool_values(const torch::Tensor& y) {
   torch::Tensor m = torch::empty({B, kC, sh.Ho, sh.Wo}, y.options().memory_format(at::MemoryFormat::ChannelsLast));
   const float* yp = y.data_ptr<float>();
   float* mp = m.data_ptr<float>();
-  const Kernels& k = *kernels();
   at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t n = b0; n < b1; ++n) {
-      k.pool_clip(yp + n * sh.H * sh.W * kC, mp + n * sh.Ho * sh.Wo * kC, nullptr, sh, nullptr, nullptr, nullptr);
+      const int64_t in = n * sh.H * sh.W * kC, out = n * sh.Ho * sh.Wo * kC;
+      isa_avx512::pool_clip(yp + in, mp + out, nullptr, sh, nullptr, nullptr, nullptr);
     }
   });
   return m;
@@ -94,8 +83,8 @@ bool plain_non_affine(const torch::nn::BatchNorm2dImpl& bn) {
 
 // Where the kernels apply: an AVX-512 CPU, float32 channels-last with the stem's channel count.
 bool kernels_apply(const torch::Tensor& y) {
-  return kernels() && y.device().is_cpu() && y.scalar_type() == torch::kFloat32 && y.size(1) == kC && y.size(2) >= 3 &&
-         y.size(3) >= 3 && y.is_contiguous(at::MemoryFormat::ChannelsLast);
+  return have_avx512() && y.device().is_cpu() && y.scalar_type() == torch::kFloat32 && y.size(1) == kC &&
+         y.size(2) >= 3 && y.size(3) >= 3 && y.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
 // The factor torch::nn::BatchNorm2d uses for its running averages, counting this batch.
@@ -150,10 +139,9 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     float* pp = p.data_ptr<float>();
     uint8_t* cp = code.data_ptr<uint8_t>();
     std::vector<double> ps(B * kC, 0.0), pq(B * kC, 0.0);
-    const Kernels& k = *kernels();
-    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+      at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t n = b0; n < b1; ++n) {
-        k.pool_clip(yp + n * sh.H * sh.W * kC, pp + n * sh.Ho * sh.Wo * kC, cp + n * sh.Ho * sh.Wo * kC, sh,
+        isa_avx512::pool_clip(yp + n * sh.H * sh.W * kC, pp + n * sh.Ho * sh.Wo * kC, cp + n * sh.Ho * sh.Wo * kC, sh,
                     shift.data(), &ps[n * kC], &pq[n * kC]);
       }
     });
@@ -164,7 +152,7 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     std::vector<double> var;
     batch_stats(s, q, shift.data(), kC, rows, eps, mean, var, inv);
     at::parallel_for(0, pooled, 4096, [&](int64_t i0, int64_t i1) {
-      k.normalize(pp + i0 * kC, i1 - i0, mean.data(), inv.data());
+      isa_avx512::normalize(pp + i0 * kC, i1 - i0, mean.data(), inv.data());
     });
     update_running(running_mean, running_var, mean, var, rows, factor);
     ctx->save_for_backward({y, p, code});
@@ -188,8 +176,7 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     const Shape sh = shape_of(y);
     const int64_t B = y.size(0), per_in = sh.H * sh.W * kC, per_out = sh.Ho * sh.Wo * kC;
     const double N = static_cast<double>(B * sh.H * sh.W);
-    const Kernels& k = *kernels();
-
+  
     torch::Tensor gu = torch::empty_like(p);
     const float* gp = g.data_ptr<float>();
     const float* pp = p.data_ptr<float>();
@@ -197,7 +184,8 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     std::vector<double> p1(B * kC, 0.0), p3(B * kC, 0.0);
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t n = b0; n < b1; ++n) {
-        k.grad_sums(gp + n * per_out, pp + n * per_out, gup + n * per_out, per_out / kC, &p1[n * kC], &p3[n * kC]);
+        const int64_t o = n * per_out;
+        isa_avx512::grad_sums(gp + o, pp + o, gup + o, per_out / kC, &p1[n * kC], &p3[n * kC]);
       }
     });
     double s1[kC], s3[kC];
@@ -217,7 +205,7 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     float* gyp = gy.data_ptr<float>();
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t n = b0; n < b1; ++n) {
-        k.grad_clip(yp + n * per_in, gup + n * per_out, cp + n * per_out, gyp + n * per_in, sh, a, b, inv);
+        isa_avx512::grad_clip(yp + n * per_in, gup + n * per_out, cp + n * per_out, gyp + n * per_in, sh, a, b, inv);
       }
     });
     return {gy, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};

@@ -84,11 +84,12 @@ struct Conv1dEncoderImpl : torch::nn::Module {
 };
 TORCH_MODULE(Conv1dEncoder);
 
-// The STFT branch's first layer: Conv 7×7 s2, BN, ReLU, MaxPool 3×3 s2 (as `layer`).
+// The STFT branch's first layer: Conv 7×7 s2, BN, ReLU, MaxPool 3×3 s2 (as `layer`); forward
+// runs the last three through nn/fused_norm.h's bn_relu_max_pool.
 struct FirstConvImpl : torch::nn::Module {
   FirstConvImpl(int64_t c_out, bool use_bias);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Sequential layer{nullptr};  // Conv 7×7/2, BN, ReLU, MaxPool3x3(0)
+  torch::nn::Sequential layer{nullptr};
 };
 TORCH_MODULE(FirstConv);
 
