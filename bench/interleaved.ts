@@ -62,10 +62,19 @@ export interface InterleavedOptions {
   batchWaves: TensorLike;
 }
 
+/** Medians of each side's per-round times, and of the per-round ratios with their range. */
+interface Paired {
+  ours: number;
+  ref: number;
+  ratio: number;
+  min: number;
+  max: number;
+}
+
 export interface InterleavedResult {
   key: 'dual' | 'multi';
-  train: { ours: number; ref: number; ratio: number; min: number; max: number };
-  infer: { ours: number; ref: number; ratio: number; min: number; max: number };
+  train: Paired;
+  infer: Paired;
 }
 
 const STEPS = 2;
@@ -107,7 +116,7 @@ export async function benchInterleaved(o: InterleavedOptions): Promise<Interleav
           rounds.push({ ot, rt, oi: median(inf), ri });
           console.error(`    · ${net.key} round ${r + 1}/${o.rounds}: train ${f(ot)} / ${f(rt)} s, inference ${f(median(inf))} / ${f(ri)} s (ours / PyTorch)`);
         }
-        const summary = (ours: number[], refs: number[]) => {
+        const summary = (ours: number[], refs: number[]): Paired => {
           const ratios = ours.map((x, i) => x / refs[i]);
           return { ours: median(ours), ref: median(refs), ratio: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
         };
@@ -117,7 +126,7 @@ export async function benchInterleaved(o: InterleavedOptions): Promise<Interleav
           infer: summary(rounds.map((x) => x.oi), rounds.map((x) => x.ri)),
         };
         out.push(res);
-        const line = (s: InterleavedResult['train']) => `ours ${f(s.ours)} s, PyTorch + jemalloc ${f(s.ref)} s → ${f(s.ratio, 2)}× (rounds ${f(s.min, 2)}–${f(s.max, 2)}×)`;
+        const line = (s: Paired) => `ours ${f(s.ours)} s, PyTorch + jemalloc ${f(s.ref)} s → ${f(s.ratio, 2)}× (rounds ${f(s.min, 2)}–${f(s.max, 2)}×)`;
         console.log(row(`  ${net.key} train`, line(res.train)));
         console.log(row(`  ${net.key} infer`, line(res.infer)));
       } finally {
