@@ -143,7 +143,7 @@ function trainOptsOf(cfg: ReturnType<typeof resolveRunConfig>, batch: number) {
 }
 
 /** The measured ceilings (GFLOP/s) the achieved rates are set against. */
-interface Gemm {
+interface Ceiling {
   fp32: number;
   bf16?: number;
 }
@@ -170,7 +170,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
   };
   const c32 = await ceiling('float32');
   const c16 = cpuBf16 ? await ceiling('bfloat16') : undefined;
-  const gemm: Gemm = { fp32: c32.best, bf16: c16?.best };
+  const gemm: Ceiling = { fp32: c32.best, bf16: c16?.best };
 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'asdkit-bench-train-'));
   try {
@@ -201,7 +201,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
     // Extraction baseline: the raw_spec frontend (decode + STFT + mel + pooling) over the same files.
     const tRaw = await timeMedian(() => stftPoolFiles(paths, secSamples, { batchSize: batch }), extractRepeats);
     const rawClipsPerS = nClips / tRaw;
-    const ceil = (c: { mm: number; conv: number }) => `${f(Math.max(c.mm, c.conv), 1)} (mm ${f(c.mm, 1)}, conv ${f(c.conv, 1)})`;
+    const ceil = (c: { mm: number; conv: number; best: number }) => `${f(c.best, 1)} (mm ${f(c.mm, 1)}, conv ${f(c.conv, 1)})`;
     console.log(
       row(
         'ceiling',
@@ -302,7 +302,7 @@ export async function benchTraining(opts: TrainBenchOptions): Promise<void> {
         );
       }
     }
-    // The same product again: on a shared machine the two GEMM figures show how steady it was.
+    // The ceiling again: on a shared machine the two figures show how steady it was.
     const after = (await ceiling('float32')).best;
     console.log(
       row('ceiling again', `${f(after, 1)} GFLOP/s float32 after our networks (${f((100 * (after - gemm.fp32)) / gemm.fp32, 0)} % vs the start: the % of peak above use the start's figure)`),
@@ -395,7 +395,7 @@ function rate(gflop: number, s: number, peak: number): string {
  * Runs bench/reference/bench.py with the allocator as installed and with jemalloc, checks its
  * parameter counts against ours and prints both sides and the ratios ours / PyTorch.
  */
-function benchReference(ours: Ours[], gemm: Gemm, opts: Parameters<typeof runReference>[1]): void {
+function benchReference(ours: Ours[], gemm: Ceiling, opts: Parameters<typeof runReference>[1]): void {
   const python = referencePython();
   const why = referenceUnavailable(python);
   console.log(
