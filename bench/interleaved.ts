@@ -9,15 +9,12 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
-import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { native, type TensorLike } from '../src/native/index.js';
 import { DisModel } from '../src/train/model.js';
-import { JEMALLOC_CONF, compareCounts, type Counts } from './reference.js';
+import { SCRIPT, compareCounts, referenceEnv, type Counts } from './reference.js';
 import { median, row } from './util.js';
 
-const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference', 'bench.py');
 const f = (x: number, digits = 3) => x.toFixed(digits);
 
 /** bench.py --serve: one JSON reply per command line. */
@@ -26,8 +23,7 @@ class Reference {
   private readonly replies: AsyncIterator<string>;
 
   constructor(python: string, jemalloc: string, args: string[]) {
-    const env: NodeJS.ProcessEnv = { ...process.env, LD_PRELOAD: jemalloc, MALLOC_CONF: JEMALLOC_CONF };
-    this.child = spawn(python, [SCRIPT, '--serve', ...args], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    this.child = spawn(python, [SCRIPT, '--serve', ...args], { env: referenceEnv(jemalloc), stdio: ['pipe', 'pipe', 'inherit'] });
     this.replies = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
 

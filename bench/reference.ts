@@ -14,7 +14,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const REFERENCE_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference');
-const SCRIPT = path.join(REFERENCE_DIR, 'bench.py');
+/** bench.py: the training baseline (also bench/interleaved.ts's, with --serve). */
+export const SCRIPT = path.join(REFERENCE_DIR, 'bench.py');
 const RAW_SPEC_SCRIPT = path.join(REFERENCE_DIR, 'raw_spec.py');
 const RECIPE_SCRIPT = path.join(REFERENCE_DIR, 'recipe.py');
 export const INSTALL_HINT = 'apt-get install -y python3-torch libjemalloc2';
@@ -99,8 +100,8 @@ export function runReference(python: string, opts: RefOptions, jemalloc?: string
   return runScript(python, SCRIPT, args, jemalloc) as RefResult;
 }
 
-/** Runs a reference script with the allocator as installed or with `jemalloc` preloaded; its last stdout line is JSON. */
-function runScript(python: string, script: string, args: string[], jemalloc?: string): unknown {
+/** Our environment for a reference script: the allocator as installed, or `jemalloc` preloaded. */
+export function referenceEnv(jemalloc?: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.LD_PRELOAD;
   delete env.MALLOC_CONF;
@@ -108,7 +109,12 @@ function runScript(python: string, script: string, args: string[], jemalloc?: st
     env.LD_PRELOAD = jemalloc;
     env.MALLOC_CONF = JEMALLOC_CONF;
   }
-  const r = spawnSync(python, [script, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
+  return env;
+}
+
+/** Runs a reference script with the allocator as installed or with `jemalloc` preloaded; its last stdout line is JSON. */
+function runScript(python: string, script: string, args: string[], jemalloc?: string): unknown {
+  const r = spawnSync(python, [script, ...args], { env: referenceEnv(jemalloc), encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 16 << 20 });
   if (r.error) throw r.error;
   if (r.status !== 0) throw new Error(`${python} ${path.relative(process.cwd(), script)} exited with ${r.status ?? r.signal}`);
   return JSON.parse(r.stdout.trim().split('\n').pop() ?? '');

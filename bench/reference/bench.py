@@ -55,18 +55,53 @@ def summary(ts):
     return {'median': statistics.median(ts), 'min': min(ts), 'max': max(ts), 'times': ts}
 
 
+class Served:
+    """One network with its head, AdamW and synthetic batch (seeded): built by bench_network, and
+    kept in memory by --serve, whose train step and inference batch it times on request."""
+
+    def __init__(self, key: str, args):
+        torch.manual_seed(0)
+        self.extractor = MultiResNet(args.samples, NETWORKS[key])
+        self.head = SCAdaCos(self.extractor.embed_size, args.classes, k=16, trainable=True)
+        params = list(self.extractor.parameters()) + list(self.head.parameters())
+        self.opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
+        self.wave, self.onehot = synthetic_batch(args.batch, args.samples, args.classes, seed=1)
+        self.counts = counts(self.extractor, self.head)
+
+    def train(self, n: int):
+        self.extractor.train()
+        self.head.train()
+        ts = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            w, y = mixup(self.wave, self.onehot, 0.5)
+            loss = self.head(self.extractor(w), y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            ts.append(time.perf_counter() - t0)
+            if not torch.isfinite(loss):
+                raise RuntimeError(f'non-finite loss {loss.item()}')
+        return ts
+
+    def infer(self, n: int):
+        self.extractor.eval()
+        ts = []
+        with torch.inference_mode():
+            for _ in range(n):
+                t0 = time.perf_counter()
+                self.extractor(self.wave)
+                ts.append(time.perf_counter() - t0)
+        return ts
+
+
 def bench_network(key: str, args) -> dict:
-    torch.manual_seed(0)
-    extractor = MultiResNet(args.samples, NETWORKS[key])
-    head = SCAdaCos(extractor.embed_size, args.classes, k=16, trainable=True)
-    c = counts(extractor, head)
-    out = {'key': key, 'counts': c, 'macs': forward_macs(extractor, args.samples)}
+    s = Served(key, args)
+    extractor, head, opt, wave, onehot = s.extractor, s.head, s.opt, s.wave, s.onehot
+    out = {'key': key, 'counts': s.counts, 'macs': forward_macs(extractor, args.samples)}
     if args.counts_only:
         return out
     autocast = (lambda: torch.autocast('cpu', dtype=torch.bfloat16)) if args.bf16 else contextlib.nullcontext
-    params = list(extractor.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
-    wave, onehot = synthetic_batch(args.batch, args.samples, args.classes, seed=1)
 
     fwd, bwd, step, total = [], [], [], []
     extractor.train()
@@ -117,45 +152,6 @@ def bench_network(key: str, args) -> dict:
     out['infer'] = summary(infer)
     out['peakRssMiB'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
-
-
-class Served:
-    """One network kept in memory for --serve: its train step and inference batch, timed on request."""
-
-    def __init__(self, key: str, args):
-        torch.manual_seed(0)
-        self.extractor = MultiResNet(args.samples, NETWORKS[key])
-        self.head = SCAdaCos(self.extractor.embed_size, args.classes, k=16, trainable=True)
-        params = list(self.extractor.parameters()) + list(self.head.parameters())
-        self.opt = torch.optim.AdamW(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
-        self.wave, self.onehot = synthetic_batch(args.batch, args.samples, args.classes, seed=1)
-        self.counts = counts(self.extractor, self.head)
-
-    def train(self, n: int):
-        self.extractor.train()
-        self.head.train()
-        ts = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            w, y = mixup(self.wave, self.onehot, 0.5)
-            loss = self.head(self.extractor(w), y)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-            ts.append(time.perf_counter() - t0)
-            if not torch.isfinite(loss):
-                raise RuntimeError(f'non-finite loss {loss.item()}')
-        return ts
-
-    def infer(self, n: int):
-        self.extractor.eval()
-        ts = []
-        with torch.inference_mode():
-            for _ in range(n):
-                t0 = time.perf_counter()
-                self.extractor(self.wave)
-                ts.append(time.perf_counter() - t0)
-        return ts
 
 
 def serve(args) -> None:

@@ -51,11 +51,11 @@ Shape shape_of(const torch::Tensor& y) {
   return {H, W, (H - 3) / 2 + 1, (W - 3) / 2 + 1};
 }
 
-// Per-clip partial sums (clips × C) added in clip order: the same result for any thread count.
-void add_partials(const std::vector<double>& part, int64_t clips, int64_t C, double* out) {
-  std::fill(out, out + C, 0.0);
+// Per-clip partial sums (clips × kC) added in clip order: the same result for any thread count.
+void add_partials(const std::vector<double>& part, int64_t clips, double* out) {
+  std::fill(out, out + kC, 0.0);
   for (int64_t n = 0; n < clips; ++n) {
-    for (int64_t c = 0; c < C; ++c) out[c] += part[n * C + c];
+    for (int64_t c = 0; c < kC; ++c) out[c] += part[n * kC + c];
   }
 }
 
@@ -98,29 +98,13 @@ double running_factor(torch::nn::BatchNorm2dImpl& bn) {
 }
 
 // running ← (1 − factor) · running + factor · batch, the variance unbiased (BatchNorm2d's rule).
-void update_running(torch::Tensor& running_mean, torch::Tensor& running_var, const std::vector<float>& mean,
+void update_running(torch::Tensor& running_mean, torch::Tensor& running_var, const std::vector<double>& mean,
                     const std::vector<double>& var, int64_t rows, double factor) {
   torch::NoGradGuard no_grad;
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   const double unbias = rows > 1 ? static_cast<double>(rows) / (rows - 1) : 1.0;
-  const torch::Tensor bm = torch::tensor(std::vector<double>(mean.begin(), mean.end()), f64);
-  const torch::Tensor bv = torch::tensor(var, f64) * unbias;
-  running_mean.mul_(1.0 - factor).add_(bm.to(running_mean.dtype()), factor);
-  running_var.mul_(1.0 - factor).add_(bv.to(running_var.dtype()), factor);
-}
-
-// Mean, biased variance and 1/σ per channel from sums of (y − shift) and its square over `rows`.
-void batch_stats(const double* s, const double* q, const float* shift, int64_t C, int64_t rows, double eps,
-                 std::vector<float>& mean, std::vector<double>& var, std::vector<float>& inv) {
-  mean.resize(C);
-  var.resize(C);
-  inv.resize(C);
-  for (int64_t c = 0; c < C; ++c) {
-    const double d = s[c] / rows;
-    var[c] = std::max(0.0, q[c] / rows - d * d);
-    mean[c] = static_cast<float>(shift[c] + d);
-    inv[c] = static_cast<float>(1.0 / std::sqrt(var[c] + eps));
-  }
+  running_mean.mul_(1.0 - factor).add_(torch::tensor(mean, f64).to(running_mean.dtype()), factor);
+  running_var.mul_(1.0 - factor).add_((torch::tensor(var, f64) * unbias).to(running_var.dtype()), factor);
 }
 
 class StemFunction : public torch::autograd::Function<StemFunction> {
@@ -138,23 +122,31 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     torch::Tensor code = torch::empty({B, sh.Ho, sh.Wo, kC}, y.options().dtype(torch::kUInt8));
     float* pp = p.data_ptr<float>();
     uint8_t* cp = code.data_ptr<uint8_t>();
+    const int64_t per_in = sh.H * sh.W * kC, per_out = sh.Ho * sh.Wo * kC;
     std::vector<double> ps(B * kC, 0.0), pq(B * kC, 0.0);
-      at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t n = b0; n < b1; ++n) {
-        isa_avx512::pool_clip(yp + n * sh.H * sh.W * kC, pp + n * sh.Ho * sh.Wo * kC, cp + n * sh.Ho * sh.Wo * kC, sh,
-                    shift.data(), &ps[n * kC], &pq[n * kC]);
+        isa_avx512::pool_clip(yp + n * per_in, pp + n * per_out, cp + n * per_out, sh, shift.data(), &ps[n * kC],
+                              &pq[n * kC]);
       }
     });
+    // Batch mean, biased variance and 1/σ from the shifted sums.
     double s[kC], q[kC];
-    add_partials(ps, B, kC, s);
-    add_partials(pq, B, kC, q);
-    std::vector<float> mean, inv;
-    std::vector<double> var;
-    batch_stats(s, q, shift.data(), kC, rows, eps, mean, var, inv);
+    add_partials(ps, B, s);
+    add_partials(pq, B, q);
+    std::vector<double> mean_d(kC), var(kC);
+    std::vector<float> mean(kC), inv(kC);
+    for (int64_t c = 0; c < kC; ++c) {
+      const double d = s[c] / rows;
+      var[c] = std::max(0.0, q[c] / rows - d * d);
+      mean_d[c] = shift[c] + d;
+      mean[c] = static_cast<float>(mean_d[c]);
+      inv[c] = static_cast<float>(1.0 / std::sqrt(var[c] + eps));
+    }
     at::parallel_for(0, pooled, 4096, [&](int64_t i0, int64_t i1) {
       isa_avx512::normalize(pp + i0 * kC, i1 - i0, mean.data(), inv.data());
     });
-    update_running(running_mean, running_var, mean, var, rows, factor);
+    update_running(running_mean, running_var, mean_d, var, rows, factor);
     ctx->save_for_backward({y, p, code});
     ctx->saved_data["mean"] = torch::tensor(mean);
     ctx->saved_data["inv"] = torch::tensor(inv);
@@ -176,7 +168,7 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     const Shape sh = shape_of(y);
     const int64_t B = y.size(0), per_in = sh.H * sh.W * kC, per_out = sh.Ho * sh.Wo * kC;
     const double N = static_cast<double>(B * sh.H * sh.W);
-  
+
     torch::Tensor gu = torch::empty_like(p);
     const float* gp = g.data_ptr<float>();
     const float* pp = p.data_ptr<float>();
@@ -185,12 +177,12 @@ class StemFunction : public torch::autograd::Function<StemFunction> {
     at::parallel_for(0, B, 1, [&](int64_t b0, int64_t b1) {
       for (int64_t n = b0; n < b1; ++n) {
         const int64_t o = n * per_out;
-        isa_avx512::grad_sums(gp + o, pp + o, gup + o, per_out / kC, &p1[n * kC], &p3[n * kC]);
+        isa_avx512::grad_sums(gp + o, pp + o, gup + o, sh.Ho * sh.Wo, &p1[n * kC], &p3[n * kC]);
       }
     });
     double s1[kC], s3[kC];
-    add_partials(p1, B, kC, s1);
-    add_partials(p3, B, kC, s3);
+    add_partials(p1, B, s1);
+    add_partials(p3, B, s3);
     float a[kC], b[kC];
     for (int64_t c = 0; c < kC; ++c) {
       const double sd = inv[c];
