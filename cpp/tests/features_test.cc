@@ -239,6 +239,10 @@ static void test_stft_against_reference() {
         {"mel128 p2 log tnorm", make_opts(1024, 512, 2, 128, 0.0, 8000.0, true, true)},
         {"linear 200-8000 p1", make_opts(1024, 512, 1, {}, 200.0, 8000.0, false, false)},
         {"linear 200-8000 p1 log tnorm", make_opts(1024, 512, 1, {}, 200.0, 8000.0, true, true)}}},
+      // The AVX-512 kernel's extremes: its smallest transform, and its largest with fewer frames
+      // than one 16-frame vector and a clip shorter than the window.
+      {{16, 4, 100, 2}, {{"linear all p1", make_opts(16, 4, 1, {}, {}, {}, false, false)}}},
+      {{4096, 2048, 3000, 2}, {{"linear 200-8000 p1", make_opts(4096, 2048, 1, {}, 200.0, 8000.0, false, false)}}},
   };
   for (const auto& [sig, cases] : groups) {
     std::vector<std::vector<float>> clips;
@@ -576,9 +580,14 @@ int main(int argc, char** argv) {
   const fs::path dir = fs::temp_directory_path() / ("asd_features_test_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   try {
-    test_stft_against_reference();
+    // Both STFT paths: our AVX-512 kernel (where the CPU has it) and ATen's rfft.
+    for (const bool fast : {true, false}) {
+      asd::set_cpu_fast_stft(fast);
+      std::printf("-- fast STFT %s\n", fast ? "on" : "off");
+      test_stft_against_reference();
+      test_stft_pool();
+    }
     test_bin_and_frame_counts();
-    test_stft_pool();
     test_fft_magnitude();
     test_crop_or_tile();
     test_wav(dir);

@@ -224,6 +224,38 @@ void test_train_vs_eval() {
   for (const auto& [k, v] : after) EXPECT(torch::equal(v, after_eval.at(k)));
 }
 
+// Inference (eval, no grad) folds the mid BatchNorm into the first conv; the result must equal
+// the layers run one by one (eval with grad enabled), in float64 to separate rounding from
+// error, for both block kinds, with and without affine BatchNorm, on a channels-last input.
+void test_folded_batch_norm() {
+  torch::manual_seed(5);
+  for (const bool use_bias : {false, true}) {
+    for (const int64_t stride : {1, 2}) {
+      asd::nn::ResNetBlock block(16, stride == 1 ? 16 : 32, stride, use_bias);
+      block->to(torch::kFloat64);
+      auto& mid = *block->layer[2]->as<torch::nn::BatchNorm2dImpl>();
+      {
+        torch::NoGradGuard no_grad;
+        mid.running_mean.uniform_(-2.0, 2.0);
+        mid.running_var.uniform_(0.1, 5.0);
+        if (use_bias) {
+          mid.weight.uniform_(0.5, 2.0);
+          mid.bias.uniform_(-1.0, 1.0);
+        }
+      }
+      block->eval();
+      const auto x = torch::randn({2, 16, 11, 9}, torch::kFloat64).contiguous(at::MemoryFormat::ChannelsLast);
+      const auto layered = block->forward(x).detach();  // grad mode on: conv, BN, ReLU, conv
+      torch::NoGradGuard no_grad;
+      const auto folded = block->forward(x);
+      EXPECT(folded.sizes() == layered.sizes());
+      const double err = (folded - layered).abs().max().item<double>();
+      EXPECT(err < 1e-12 * (1.0 + layered.abs().max().item<double>()));
+      EXPECT(!torch::equal(block->forward(x * 2.0), folded));  // the input matters
+    }
+  }
+}
+
 // Same seed → same initial state (parameters and buffers) and same output; another seed differs.
 void test_determinism() {
   const auto wave = torch::randn({2, kShort}) * 0.1;
@@ -268,6 +300,7 @@ int main() {
       {"output_shapes", test_output_shapes},
       {"skip_after_bn", test_skip_after_bn},
       {"train_vs_eval", test_train_vs_eval},
+      {"folded_batch_norm", test_folded_batch_norm},
       {"determinism", test_determinism},
       {"config_errors", test_config_errors},
   });

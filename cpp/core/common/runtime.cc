@@ -163,10 +163,32 @@ std::atomic<bool>& channels_last_flag() {
   }()};
   return on;
 }
+std::atomic<bool>& fast_stft_flag() {
+  static std::atomic<bool> on{[] {
+    const char* v = std::getenv("ASDKIT_CPU_FAST_STFT");
+    return !(v && std::string(v) == "0");
+  }()};
+  return on;
+}
 }  // namespace
 
 bool cpu_channels_last() { return channels_last_flag().load(); }
 void set_cpu_channels_last(bool on) { channels_last_flag().store(on); }
+bool cpu_fast_stft() { return fast_stft_flag().load(); }
+void set_cpu_fast_stft(bool on) { fast_stft_flag().store(on); }
+
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool ok = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
 
 bool cpu_has_bf16() { return cpu_bf16().usable; }
 std::string cpu_bf16_flags() { return cpu_bf16().flags; }

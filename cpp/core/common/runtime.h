@@ -53,6 +53,16 @@ bool cpu_channels_last();
 // Overrides that setting for the rest of the process (tests comparing the two layouts).
 void set_cpu_channels_last(bool on);
 
+// Whether this CPU has AVX-512 F/BW/VL/DQ, the set our own vector kernels are compiled for
+// (the build itself targets baseline x86-64).
+bool cpu_has_avx512();
+
+// Whether the STFT runs our AVX-512 kernel (features/stft_avx512.h) where it applies. On unless
+// ASDKIT_CPU_FAST_STFT=0 at the first call (A/B measurements; results agree to rounding).
+bool cpu_fast_stft();
+// Overrides that setting for the rest of the process (tests comparing the two paths).
+void set_cpu_fast_stft(bool on);
+
 // bf16 autocast for the work this thread does while the scope lives: matrix products and
 // convolutions in bfloat16, as torch.autocast does on that device type. On the CPU, softmax,
 // log_softmax, log, exp and acos (and with LibTorch 1.x layer_norm and group_norm) are also kept

@@ -7,9 +7,27 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
+
+#include "common/runtime.h"
+#include "features/stft_avx512.h"
 
 namespace asd::features {
 namespace {
+
+// ATen's CPU rfft (pocketfft) runs on one thread whatever the thread setting, so a batch's FFTs
+// would use one core of many. The slices [start, start + chunk) of a batch are independent: they
+// run in parallel, each one's ops on its own thread (ATen runs nested parallel regions inline).
+// The caller's thread-local state (grad and inference mode, profiler) goes with them.
+template <class Fn>
+void for_each_slice(int64_t batch, int64_t chunk, const Fn& fn) {
+  const int64_t slices = (batch + chunk - 1) / chunk;
+  const at::ThreadLocalState state;
+  at::parallel_for(0, slices, 1, [&](int64_t s0, int64_t s1) {
+    const at::ThreadLocalStateGuard guard(state);
+    for (int64_t s = s0; s < s1; ++s) fn(s * chunk, std::min(chunk, batch - s * chunk));
+  });
+}
 
 // |z| of bins [begin, end) of the last axis of a contiguous complex64 CPU tensor, as float32
 // (..., end - begin). at::abs on a complex tensor goes through a complex-typed temporary and a
@@ -133,16 +151,16 @@ torch::Tensor Stft::forward(const torch::Tensor& wave) const {
     chunk = std::max<int64_t>(1, (int64_t{1} << 21) / std::max<int64_t>(1, frame_elems));
   }
   torch::Tensor y;
-  if (chunk >= batch) {
+  if (use_fast(x)) {
+    y = fast_stft_magnitude(x.contiguous(), window_, options_.hop_length, bin_begin_, bin_end_, /*time_mean=*/false);
+    finish_spectrogram(y);
+  } else if (chunk >= batch) {
     y = forward_batch(x).contiguous();
   } else {
     // Each slice's (F, T) transpose is copied straight into its rows of the output: no
     // per-slice contiguous copy and no concatenation pass.
-    for (int64_t start = 0; start < batch; start += chunk) {
-      const torch::Tensor part = forward_batch(x.narrow(0, start, std::min(chunk, batch - start)));
-      if (!y.defined()) y = torch::empty({batch, part.size(1), part.size(2)}, part.options());
-      y.narrow(0, start, part.size(0)).copy_(part);
-    }
+    y = torch::empty({batch, num_bins(), num_frames(x.size(1))}, x.options());
+    for_each_slice(batch, chunk, [&](int64_t start, int64_t n) { y.narrow(0, start, n).copy_(forward_batch(x.narrow(0, start, n))); });
   }
   return wave.dim() == 1 ? y.squeeze(0) : y;
 }
@@ -150,6 +168,10 @@ torch::Tensor Stft::forward(const torch::Tensor& wave) const {
 torch::Tensor Stft::forward_time_mean(const torch::Tensor& wave) const {
   const auto& o = options_;
   if (o.use_log || o.temporal_norm || wave.dim() != 2) return forward(wave).mean(-1);
+  if (o.power == 1.0 && use_fast(wave)) {
+    torch::Tensor m = fast_stft_magnitude(wave.contiguous(), window_, o.hop_length, bin_begin_, bin_end_, /*time_mean=*/true);
+    return filterbank_.defined() ? torch::matmul(m, filterbank_.to(m.options())) : m;
+  }
   const int64_t batch = wave.size(0);
   const int64_t pad = o.n_fft / 2;
   // Per-clip slices as in forward() (frames of a whole batch fall out of cache).
@@ -158,17 +180,31 @@ torch::Tensor Stft::forward_time_mean(const torch::Tensor& wave) const {
     const int64_t frame_elems = num_frames(wave.size(1)) * o.n_fft;
     chunk = std::max<int64_t>(1, (int64_t{1} << 21) / std::max<int64_t>(1, frame_elems));
   }
-  std::vector<torch::Tensor> parts;
-  for (int64_t start = 0; start < batch; start += chunk) {
-    const torch::Tensor x = wave.narrow(0, start, std::min(chunk, batch - start));
+  torch::Tensor m = torch::empty({batch, bin_end_ - bin_begin_}, wave.options());  // (B, bins): mean over T
+  for_each_slice(batch, chunk, [&](int64_t start, int64_t n) {
+    const torch::Tensor x = wave.narrow(0, start, n);
     const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
     torch::Tensor y = magnitude(torch::fft::rfft(frames * window_.to(x.options())), bin_begin_, bin_end_);
     if (o.power != 1.0) y = y.pow(o.power);
-    parts.push_back(y.mean(1));  // (chunk, bins): mean over T
-  }
-  torch::Tensor m = parts.size() == 1 ? parts[0] : torch::cat(parts);
+    torch::Tensor rows = m.narrow(0, start, n);
+    torch::mean_out(rows, y, {1});
+  });
   if (filterbank_.defined()) m = torch::matmul(m, filterbank_.to(m.options()));  // (B, n_mels)
   return m;
+}
+
+bool Stft::use_fast(const torch::Tensor& x) const {
+  return cpu_fast_stft() && x.dim() == 2 && x.is_cpu() && x.scalar_type() == torch::kFloat32 &&
+         fast_stft_supported(options_.n_fft);
+}
+
+// The steps after the magnitude, on a (B, F, T) magnitude spectrogram (a fresh tensor or view).
+void Stft::finish_spectrogram(torch::Tensor& y) const {
+  const auto& o = options_;
+  if (o.power != 1.0) y.pow_(o.power);
+  if (filterbank_.defined()) y = torch::matmul(filterbank_.to(y.options()).t(), y);  // (B, n_mels, T)
+  if (o.use_log) y = torch::clamp_min(y, kLogEps).log10_().mul_(20.0 / o.power);
+  if (o.temporal_norm) y = y - y.mean(-1, /*keepdim=*/true);
 }
 
 torch::Tensor Stft::forward_batch(const torch::Tensor& x) const {
@@ -178,13 +214,8 @@ torch::Tensor Stft::forward_batch(const torch::Tensor& x) const {
   const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
   const torch::Tensor spec = torch::fft::rfft(frames * window_.to(opts));  // (B, T, n_fft/2+1)
   // The linear branch only takes the magnitude of the kept bins.
-  torch::Tensor y = magnitude(spec, bin_begin_, bin_end_);
-  if (o.power != 1.0) y = y.pow(o.power);
-
-  if (filterbank_.defined()) y = torch::matmul(y, filterbank_.to(opts));  // (B, T, n_mels)
-  if (o.use_log) y = torch::clamp_min(y, kLogEps).log10() * (20.0 / o.power);
-  y = y.transpose(1, 2);  // (B, F, T), made contiguous by the caller
-  if (o.temporal_norm) y = y - y.mean(-1, /*keepdim=*/true);
+  torch::Tensor y = magnitude(spec, bin_begin_, bin_end_).transpose(1, 2);  // (B, F, T)
+  finish_spectrogram(y);
   return y;
 }
 
@@ -195,28 +226,32 @@ torch::Tensor Stft::forward_subtract(const torch::Tensor& wave, const SpectralSu
   const auto& o = options_;
   const auto opts = wave.options();
   const int64_t pad = o.n_fft / 2;
-  // The same framing, window and kept bins as forward_batch, once per channel.
+  // The same framing, window and kept bins as forward(), once per channel: (B, bins, T).
   auto linear = [&](const torch::Tensor& x) {
+    if (use_fast(x)) return fast_stft_magnitude(x.contiguous(), window_, o.hop_length, bin_begin_, bin_end_, false);
     const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
-    return magnitude(torch::fft::rfft(frames * window_.to(opts)), bin_begin_, bin_end_);  // (B, T, bins)
+    return magnitude(torch::fft::rfft(frames * window_.to(opts)), bin_begin_, bin_end_).transpose(1, 2);
   };
   const torch::Tensor near = linear(wave.select(1, 0));
   const torch::Tensor far = linear(wave.select(1, 1));
   torch::Tensor y = torch::max(near - sub.alpha * far, sub.floor * near);
-  // From here on, forward_batch's steps.
-  if (o.power != 1.0) y = y.pow(o.power);
-  if (filterbank_.defined()) y = torch::matmul(y, filterbank_.to(opts));
-  if (o.use_log) y = torch::clamp_min(y, kLogEps).log10() * (20.0 / o.power);
-  y = y.transpose(1, 2);
-  if (o.temporal_norm) y = y - y.mean(-1, /*keepdim=*/true);
+  finish_spectrogram(y);
   return y.contiguous();
 }
 
 torch::Tensor fft_magnitude(const torch::Tensor& wave) {
   TORCH_CHECK(wave.dim() == 1 || wave.dim() == 2, "FFT: expected a (B, L) or (L) wave, got ", wave.dim(),
               " dimensions");
-  const torch::Tensor spec = torch::fft::rfft(wave);
-  return magnitude(spec, 0, spec.size(-1));
+  if (wave.dim() == 1 || !wave.device().is_cpu()) {
+    const torch::Tensor spec = torch::fft::rfft(wave);
+    return magnitude(spec, 0, spec.size(-1));
+  }
+  torch::Tensor out = torch::empty({wave.size(0), wave.size(1) / 2 + 1}, wave.options());
+  for_each_slice(wave.size(0), 1, [&](int64_t row, int64_t) {
+    const torch::Tensor spec = torch::fft::rfft(wave.select(0, row));
+    out.select(0, row).copy_(magnitude(spec, 0, spec.size(-1)));
+  });
+  return out;
 }
 
 }  // namespace asd::features

@@ -64,6 +64,8 @@ class Stft {
 
  private:
   torch::Tensor forward_batch(const torch::Tensor& x) const;  // (B, L) → (B, F, T)
+  bool use_fast(const torch::Tensor& x) const;                 // the AVX-512 kernel applies to x
+  void finish_spectrogram(torch::Tensor& y) const;             // power, mel, log, norm of (B, F, T)
 
   StftOptions options_;
   torch::Tensor window_;

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/runtime.h"
+
 namespace asd::nn {
 
 namespace {
@@ -35,16 +37,6 @@ namespace isa_avx512 {
 #include "nn/fused_norm_kernels.inc"
 }  // namespace isa_avx512
 #pragma GCC pop_options
-
-// Whether this CPU runs the kernels (else the layers run as they are).
-bool have_avx512() {
-  static const bool ok = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-  }();
-  return ok;
-}
 
 Shape shape_of(const torch::Tensor& y) {
   const int64_t H = y.size(2), W = y.size(3);
@@ -83,7 +75,7 @@ bool plain_non_affine(const torch::nn::BatchNorm2dImpl& bn) {
 
 // Where the kernels apply: an AVX-512 CPU, float32 channels-last with the stem's channel count.
 bool kernels_apply(const torch::Tensor& y) {
-  return have_avx512() && y.device().is_cpu() && y.scalar_type() == torch::kFloat32 && y.size(1) == kC &&
+  return cpu_has_avx512() && y.device().is_cpu() && y.scalar_type() == torch::kFloat32 && y.size(1) == kC &&
          y.size(2) >= 3 && y.size(3) >= 3 && y.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 

@@ -109,9 +109,32 @@ ResNetBlockImpl::ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride_, b
   additional_layer = register_module("additional_layer", SEBlock(c_out));
 }
 
+// Inference with running statistics: the BatchNorm after the first 3×3 conv is an affine map
+// per output channel, so it folds into that conv's weight and bias (one pass fewer over the
+// block's activations). Equal to conv then BN up to float rounding.
+torch::Tensor ResNetBlockImpl::conv_bn_folded(const torch::Tensor& x) {
+  auto& conv = *layer[1]->as<tnn::Conv2dImpl>();
+  auto& norm = *layer[2]->as<tnn::BatchNorm2dImpl>();
+  const auto& o = norm.options;
+  torch::Tensor scale = torch::rsqrt(norm.running_var + o.eps());
+  if (o.affine()) scale = scale * norm.weight;
+  torch::Tensor bias = conv.bias.defined() ? conv.bias - norm.running_mean : -norm.running_mean;
+  bias = bias * scale;
+  if (o.affine()) bias = bias + norm.bias;
+  const torch::Tensor weight = conv.weight * scale.view({-1, 1, 1, 1});
+  return torch::conv2d(x, weight, bias, stride, /*padding=*/1);  // as built in the constructor
+}
+
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
   auto xb = bn->forward(x);
-  auto h = layer->forward(xb);
+  const auto& mid = layer[2]->as<tnn::BatchNorm2dImpl>()->options;
+  torch::Tensor h;
+  if (!is_training() && !torch::GradMode::is_enabled() && mid.track_running_stats()) {
+    h = torch::relu(conv_bn_folded(torch::relu(xb)));
+    h = layer[4]->as<tnn::Conv2dImpl>()->forward(h);
+  } else {
+    h = layer->forward(xb);
+  }
   // skip + SE(h) in one pass (no activation after the addition)
   return torch::addcmul(stride == 1 ? xb : skip_connect->forward(xb), h, additional_layer->scale(h));
 }

@@ -65,6 +65,7 @@ TORCH_MODULE(SEBlock);
 struct ResNetBlockImpl : torch::nn::Module {
   ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride, bool use_bias);
   torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor conv_bn_folded(const torch::Tensor& x);  // layer[1..2] with BN folded (eval)
   int64_t stride;
   torch::nn::BatchNorm2d bn{nullptr};           // pre-normalisation
   torch::nn::Sequential skip_connect{nullptr};  // MaxPool3x3(p1), Conv 1×1; stride-2 blocks only
