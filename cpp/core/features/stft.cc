@@ -7,27 +7,12 @@
 #include <vector>
 
 #include <ATen/Parallel.h>
-#include <ATen/ThreadLocalState.h>
 
 #include "common/runtime.h"
 #include "features/stft_avx512.h"
 
 namespace asd::features {
 namespace {
-
-// ATen's CPU rfft (pocketfft) runs on one thread whatever the thread setting, so a batch's FFTs
-// would use one core of many. The slices [start, start + chunk) of a batch are independent: they
-// run in parallel, each one's ops on its own thread (ATen runs nested parallel regions inline).
-// The caller's thread-local state (grad and inference mode, profiler) goes with them.
-template <class Fn>
-void for_each_slice(int64_t batch, int64_t chunk, const Fn& fn) {
-  const int64_t slices = (batch + chunk - 1) / chunk;
-  const at::ThreadLocalState state;
-  at::parallel_for(0, slices, 1, [&](int64_t s0, int64_t s1) {
-    const at::ThreadLocalStateGuard guard(state);
-    for (int64_t s = s0; s < s1; ++s) fn(s * chunk, std::min(chunk, batch - s * chunk));
-  });
-}
 
 // |z| of bins [begin, end) of the last axis of a contiguous complex64 CPU tensor, as float32
 // (..., end - begin). at::abs on a complex tensor goes through a complex-typed temporary and a
@@ -159,8 +144,11 @@ torch::Tensor Stft::forward(const torch::Tensor& wave) const {
   } else {
     // Each slice's (F, T) transpose is copied straight into its rows of the output: no
     // per-slice contiguous copy and no concatenation pass.
-    y = torch::empty({batch, num_bins(), num_frames(x.size(1))}, x.options());
-    for_each_slice(batch, chunk, [&](int64_t start, int64_t n) { y.narrow(0, start, n).copy_(forward_batch(x.narrow(0, start, n))); });
+    for (int64_t start = 0; start < batch; start += chunk) {
+      const torch::Tensor part = forward_batch(x.narrow(0, start, std::min(chunk, batch - start)));
+      if (!y.defined()) y = torch::empty({batch, part.size(1), part.size(2)}, part.options());
+      y.narrow(0, start, part.size(0)).copy_(part);
+    }
   }
   return wave.dim() == 1 ? y.squeeze(0) : y;
 }
@@ -180,15 +168,15 @@ torch::Tensor Stft::forward_time_mean(const torch::Tensor& wave) const {
     const int64_t frame_elems = num_frames(wave.size(1)) * o.n_fft;
     chunk = std::max<int64_t>(1, (int64_t{1} << 21) / std::max<int64_t>(1, frame_elems));
   }
-  torch::Tensor m = torch::empty({batch, bin_end_ - bin_begin_}, wave.options());  // (B, bins): mean over T
-  for_each_slice(batch, chunk, [&](int64_t start, int64_t n) {
-    const torch::Tensor x = wave.narrow(0, start, n);
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < batch; start += chunk) {
+    const torch::Tensor x = wave.narrow(0, start, std::min(chunk, batch - start));
     const torch::Tensor frames = torch::constant_pad_nd(x, {pad, pad}, 0.0).unfold(-1, o.n_fft, o.hop_length);
     torch::Tensor y = magnitude(torch::fft::rfft(frames * window_.to(x.options())), bin_begin_, bin_end_);
     if (o.power != 1.0) y = y.pow(o.power);
-    torch::Tensor rows = m.narrow(0, start, n);
-    torch::mean_out(rows, y, {1});
-  });
+    parts.push_back(y.mean(1));  // (chunk, bins): mean over T
+  }
+  torch::Tensor m = parts.size() == 1 ? parts[0] : torch::cat(parts);
   if (filterbank_.defined()) m = torch::matmul(m, filterbank_.to(m.options()));  // (B, n_mels)
   return m;
 }
@@ -242,16 +230,8 @@ torch::Tensor Stft::forward_subtract(const torch::Tensor& wave, const SpectralSu
 torch::Tensor fft_magnitude(const torch::Tensor& wave) {
   TORCH_CHECK(wave.dim() == 1 || wave.dim() == 2, "FFT: expected a (B, L) or (L) wave, got ", wave.dim(),
               " dimensions");
-  if (wave.dim() == 1 || !wave.device().is_cpu()) {
-    const torch::Tensor spec = torch::fft::rfft(wave);
-    return magnitude(spec, 0, spec.size(-1));
-  }
-  torch::Tensor out = torch::empty({wave.size(0), wave.size(1) / 2 + 1}, wave.options());
-  for_each_slice(wave.size(0), 1, [&](int64_t row, int64_t) {
-    const torch::Tensor spec = torch::fft::rfft(wave.select(0, row));
-    out.select(0, row).copy_(magnitude(spec, 0, spec.size(-1)));
-  });
-  return out;
+  const torch::Tensor spec = torch::fft::rfft(wave);
+  return magnitude(spec, 0, spec.size(-1));
 }
 
 }  // namespace asd::features
