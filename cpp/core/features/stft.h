@@ -1,6 +1,7 @@
 // ASDKit's STFT feature (asdkit/models/audio_feature/stft.py, spec frontends-and-training §2.2)
-// and the whole-clip FFT magnitude (§2.3). Framing is done with unfold + rfft rather than
-// torch::stft, whose signature differs between LibTorch 1.13 and 2.x.
+// and the whole-clip FFT magnitude (§2.3). On AVX-512 CPUs, float32 waves and a power-of-two
+// n_fft run our kernel (features/stft_avx512.h); elsewhere framing is done with unfold + rfft
+// rather than torch::stft, whose signature differs between LibTorch 1.13 and 2.x.
 #pragma once
 
 #include <torch/torch.h>
@@ -46,8 +47,9 @@ class Stft {
   // forward(wave).mean(-1) → (B, F) without the (B, F, T) spectrogram when the output is linear
   // in |X|^power (no log, no temporal norm): the time mean is taken before the mel projection,
   // which commutes with it, so the (B·T × n_fft/2+1) × (n_fft/2+1 × n_mels) product shrinks to
-  // B rows (it was ~85 % of raw_spec's time). Equal to forward().mean(-1) up to float32
-  // summation order. With log or temporal norm it is exactly forward(wave).mean(-1).
+  // B rows (it was ~85 % of raw_spec's time); our kernel sums the frames' magnitudes as it
+  // makes them. Equal to forward().mean(-1) up to float32 summation order. With log or temporal
+  // norm it is exactly forward(wave).mean(-1).
   torch::Tensor forward_time_mean(const torch::Tensor& wave) const;
 
   // Moves the window and filterbank to `device` (they start on the CPU).
