@@ -124,6 +124,12 @@ torch::Tensor Stft::forward(const torch::Tensor& wave) const {
               " dimensions");
   TORCH_CHECK(wave.is_floating_point(), "STFT: expected a floating-point wave");
   const torch::Tensor x = wave.dim() == 1 ? wave.unsqueeze(0) : wave;
+  torch::Tensor y;
+  if (use_fast(x)) {
+    y = fast_stft_magnitude(x.contiguous(), window_, options_.hop_length, bin_begin_, bin_end_, /*time_mean=*/false);
+    finish_spectrogram(y);
+    return wave.dim() == 1 ? y.squeeze(0) : y;
+  }
   const int64_t batch = x.size(0);
 
   // On the CPU, a whole batch's frames (64 × 10 s at n_fft 1024 = 82 MB, the complex spectrum
@@ -135,11 +141,7 @@ torch::Tensor Stft::forward(const torch::Tensor& wave) const {
     const int64_t frame_elems = num_frames(x.size(1)) * options_.n_fft;
     chunk = std::max<int64_t>(1, (int64_t{1} << 21) / std::max<int64_t>(1, frame_elems));
   }
-  torch::Tensor y;
-  if (use_fast(x)) {
-    y = fast_stft_magnitude(x.contiguous(), window_, options_.hop_length, bin_begin_, bin_end_, /*time_mean=*/false);
-    finish_spectrogram(y);
-  } else if (chunk >= batch) {
+  if (chunk >= batch) {
     y = forward_batch(x).contiguous();
   } else {
     // Each slice's (F, T) transpose is copied straight into its rows of the output: no
