@@ -122,7 +122,10 @@ test.serial('dispose during a job neither waits nor cancels: the job settles, th
 test.serial('native jobs are bounded per device; a queued job cancels without running', async (t) => {
   const addon = native();
   try {
-    const w = waves(24, 160000);
+    // Enough work that the running job outlasts the cancellation's trip through the event loop
+    // (24 × 10 s took ~5 ms with the AVX-512 STFT, and job 0 could settle first).
+    const clipsN = 96;
+    const w = waves(clipsN, 480000);
     addon.setMaxJobs(1);
     const progress: number[][] = [[], [], []];
     const jobs = [0, 1, 2].map((k) => addon.frontendForward(w, pool, (done) => progress[k].push(done)));
@@ -134,8 +137,8 @@ test.serial('native jobs are bounded per device; a queued job cancels without ru
     t.deepEqual(progress[2], [], 'the cancelled job never ran');
     t.is(settled[0], 2, 'the queued job was cancelled at once, not when its turn came');
     t.is(addon.info().jobs.peakRunning, 1, 'never two jobs at once');
-    t.is(progress[0].at(-1), 24);
-    t.is(progress[1].at(-1), 24);
+    t.is(progress[0].at(-1), clipsN);
+    t.is(progress[1].at(-1), clipsN);
 
     // The counter does see overlap when it is allowed.
     addon.setMaxJobs(3);
