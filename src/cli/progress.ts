@@ -92,13 +92,15 @@ const percent = (done: number, total: number) => (total > 0 ? Math.floor((100 * 
 
 /**
  * Rate and ETA of one segment of work (a step of a machine): measured from the segment's first
- * update, so a resumed or skipped start does not inflate the rate. Unknown (NaN) for the first
- * half second and while nothing has moved.
+ * update, so a resumed or skipped start does not inflate the rate. While running, the rate is
+ * unknown (NaN) for the first 50 ms and the ETA for the first half second; once the segment has
+ * finished, its rate is exact however short it was (a fast step still says how fast).
  */
 export class Meter {
   private t0 = NaN;
   private v0 = 0;
   private last = 0;
+  private total = 0;
   private key = '';
   constructor(private readonly now: () => number) {}
   /** Records `done`; returns true when a new segment started (another key, fewer done, other total). */
@@ -109,6 +111,7 @@ export class Meter {
       this.t0 = this.now();
       this.v0 = done;
       this.last = done;
+      this.total = total;
       return true;
     }
     this.last = done;
@@ -119,7 +122,8 @@ export class Meter {
   }
   rate(): number {
     const dt = this.elapsed();
-    return dt > 0.05 && this.last > this.v0 ? (this.last - this.v0) / dt : NaN;
+    const minDt = this.last >= this.total ? 0 : 0.05;
+    return dt > minDt && this.last > this.v0 ? (this.last - this.v0) / dt : NaN;
   }
   /** Seconds left; unknown during the first half second (a rate from two updates says little). */
   eta(total: number): number {
