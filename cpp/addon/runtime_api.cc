@@ -80,6 +80,7 @@ Napi::Value check_device(const Napi::CallbackInfo& info) {
 void register_bench(Napi::Env env, Napi::Object exports);  // bench_api.cc
 
 void register_runtime(Napi::Env env, Napi::Object exports) {
+  make_blas_fork_safe();
   // ASDKIT_CPU_CACHE: "0" keeps LibTorch's default allocator; a number of MiB caps the cache.
   const char* cache = std::getenv("ASDKIT_CPU_CACHE");
   if (!cache || std::string(cache) != "0") install_cpu_cache(cache ? std::atoll(cache) * (int64_t{1} << 20) : 0);

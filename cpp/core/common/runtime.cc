@@ -6,6 +6,8 @@
 #include <torch/library.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -42,6 +44,26 @@ torch::Device parse_device(const std::string& spec) {
     return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
   }
   throw std::invalid_argument("invalid device \"" + spec + "\": expected cpu, cuda or cuda:N");
+}
+
+// Debian's LibTorch multiplies matrices with whichever OpenBLAS build provides libblas.so.3. The
+// pthreads build runs products on its own thread pool, which it shuts down in a fork handler: a
+// product on one of our worker threads while Node forks (any child_process spawn) then waits for
+// pool threads that are gone, and the process hangs (reproduced in test/blas-fork.test.ts). With
+// that build, products run on the calling thread (one BLAS thread). The OpenMP build (the one the
+// README installs) shares LibTorch's OpenMP threads and has no such handler, so it is left alone.
+void make_blas_fork_safe() {
+  static const bool done = [] {
+    for (const char* lib : {"libopenblas.so.0", "libblas.so.3"}) {
+      void* h = dlopen(lib, RTLD_LAZY | RTLD_NOLOAD);
+      if (!h) continue;
+      auto get_parallel = reinterpret_cast<int (*)()>(dlsym(h, "openblas_get_parallel"));
+      auto set_threads = reinterpret_cast<void (*)(int)>(dlsym(h, "openblas_set_num_threads"));
+      if (get_parallel && set_threads && get_parallel() == 1) set_threads(1);  // 1 = pthreads
+    }
+    return true;
+  }();
+  (void)done;
 }
 
 int set_num_threads(int n) {

@@ -20,6 +20,11 @@ torch::Device parse_device(const std::string& spec);
 int set_num_threads(int n);
 int get_num_threads();
 
+// With OpenBLAS's pthreads build behind LibTorch, makes matrix products run on the calling thread:
+// that build's pool does not survive a fork made while a product runs (the process hangs). Once
+// per process, before any native work; the OpenMP build and other BLAS libraries are left alone.
+void make_blas_fork_safe();
+
 // Thrown by long operations when their CancelToken fires; the addon maps it to an AbortError.
 struct Cancelled : std::runtime_error {
   Cancelled() : std::runtime_error("operation was aborted") {}
