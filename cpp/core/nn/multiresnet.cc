@@ -8,6 +8,7 @@
 
 #include "common/runtime.h"
 #include "nn/fused_norm.h"
+#include "nn/se_gate.h"
 
 namespace asd::nn {
 namespace tnn = torch::nn;
@@ -80,17 +81,11 @@ SEBlockImpl::SEBlockImpl(int64_t channels, int64_t reduction) {
   layer2 = register_module("layer2", tnn::Sequential(linear(hidden, channels, false), tnn::Sigmoid()));
 }
 
-torch::Tensor SEBlockImpl::scale(const torch::Tensor& x) {
-  std::vector<int64_t> spatial;  // mean over every dim after C, whatever the memory layout
-  for (int64_t d = 2; d < x.dim(); ++d) spatial.push_back(d);
-  auto s = layer2->forward(layer1->forward(x.mean(spatial)));  // (B, C)
-  std::vector<int64_t> shape(x.dim(), 1);
-  shape[0] = x.size(0);
-  shape[1] = x.size(1);
-  return s.view(shape);
+torch::Tensor SEBlockImpl::gate(const torch::Tensor& base, const torch::Tensor& h) {
+  return se_gate(base, h, layer1[0]->as<tnn::LinearImpl>()->weight, layer2[0]->as<tnn::LinearImpl>()->weight);
 }
 
-torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) { return x * scale(x); }
+torch::Tensor SEBlockImpl::forward(const torch::Tensor& x) { return gate(torch::Tensor(), x); }
 
 // --- residual block ---
 
@@ -126,18 +121,24 @@ torch::Tensor ResNetBlockImpl::conv_bn_folded(const torch::Tensor& x) {
   return torch::conv2d(x, weight, bias, stride, /*padding=*/1);  // as built in the constructor
 }
 
+bool ResNetBlockImpl::folds() {
+  return !is_training() && !torch::GradMode::is_enabled() &&
+         layer[2]->as<tnn::BatchNorm2dImpl>()->options.track_running_stats();
+}
+
+std::pair<torch::Tensor, torch::Tensor> ResNetBlockImpl::paths_eval(const torch::Tensor& xb, const torch::Tensor& r) {
+  const torch::Tensor h = layer[4]->as<tnn::Conv2dImpl>()->forward(torch::relu(conv_bn_folded(r)));
+  return {stride == 1 ? xb : skip_connect->forward(xb), h};
+}
+
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
-  auto xb = bn->forward(x);
-  const auto& mid = layer[2]->as<tnn::BatchNorm2dImpl>()->options;
-  torch::Tensor h;
-  if (!is_training() && !torch::GradMode::is_enabled() && mid.track_running_stats()) {
-    h = torch::relu(conv_bn_folded(torch::relu(xb)));
-    h = layer[4]->as<tnn::Conv2dImpl>()->forward(h);
-  } else {
-    h = layer->forward(xb);
+  const torch::Tensor xb = bn->forward(x);
+  if (folds()) {
+    auto [skip, h] = paths_eval(xb, torch::relu(xb));
+    return additional_layer->gate(skip, h);
   }
-  // skip + SE(h) in one pass (no activation after the addition)
-  return torch::addcmul(stride == 1 ? xb : skip_connect->forward(xb), h, additional_layer->scale(h));
+  // skip + SE(h) (no activation after the addition)
+  return additional_layer->gate(stride == 1 ? xb : skip_connect->forward(xb), layer->forward(xb));
 }
 
 // --- FFT branch ---
@@ -248,7 +249,29 @@ torch::Tensor Conv2dEncoderImpl::forward(const torch::Tensor& spec) {
   // BatchNorm, ReLU and pooling after it keeps NHWC and oneDNN skips its per-layer reorders.
   x = x.is_cpu() && cpu_channels_last() ? x.unsqueeze(-1).permute({0, 3, 1, 2}) : x.unsqueeze(1);
   x = layers[0]->as<FirstConvImpl>()->forward(x);
-  for (size_t i = 1; i < layers->size(); ++i) x = layers[i]->as<tnn::SequentialImpl>()->forward(x);
+  std::vector<ResNetBlockImpl*> blocks;
+  for (size_t i = 1; i < layers->size(); ++i) {
+    for (auto& b : *layers[i]->as<tnn::SequentialImpl>()) blocks.push_back(b.ptr()->as<ResNetBlockImpl>());
+  }
+  if (blocks.front()->folds()) {
+    // Inference: each block's gated sum goes straight into the next block's BatchNorm and ReLU
+    // (one pass, nn/se_gate.h), so no block output is written only to be normalised.
+    torch::Tensor xb = blocks.front()->bn->forward(x), r = torch::relu(xb);
+    for (size_t i = 0; i < blocks.size(); ++i) {
+      auto [skip, h] = blocks[i]->paths_eval(xb, r);
+      if (i + 1 == blocks.size()) {
+        x = blocks[i]->additional_layer->gate(skip, h);
+        break;
+      }
+      auto& se = *blocks[i]->additional_layer;
+      auto next = se_gate_norm(skip, h, se.layer1[0]->as<tnn::LinearImpl>()->weight,
+                               se.layer2[0]->as<tnn::LinearImpl>()->weight, *blocks[i + 1]->bn);
+      xb = next.y;
+      r = next.r;
+    }
+  } else {
+    for (auto* b : blocks) x = b->forward(x);
+  }
   return aggregate_layer->forward(x.amax(3));  // max over time, then channel-major flatten
 }
 

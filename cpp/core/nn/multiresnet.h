@@ -12,6 +12,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "features/stft.h"
@@ -54,8 +55,10 @@ struct MultiResNetConfig {
 // Squeeze-and-excitation over channel axis 1 of (B, C, ...); linears never have a bias.
 struct SEBlockImpl : torch::nn::Module {
   explicit SEBlockImpl(int64_t channels, int64_t reduction = 16);
-  torch::Tensor forward(const torch::Tensor& x);  // x · scale(x)
-  torch::Tensor scale(const torch::Tensor& x);    // the per-channel gates, shaped to broadcast over x
+  torch::Tensor forward(const torch::Tensor& x);  // x · gates(x)
+  // base + h · gates(h) (base undefined: none), the gates per channel from h's spatial mean;
+  // one fused autograd function in CPU training (nn/se_gate.h).
+  torch::Tensor gate(const torch::Tensor& base, const torch::Tensor& h);
   torch::nn::Sequential layer1{nullptr};  // Linear c→c/16, ReLU
   torch::nn::Sequential layer2{nullptr};  // Linear c/16→c, Sigmoid
 };
@@ -66,6 +69,11 @@ struct ResNetBlockImpl : torch::nn::Module {
   ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride, bool use_bias);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor conv_bn_folded(const torch::Tensor& x);  // layer[1..2] with BN folded (eval)
+  // Whether the block runs its inference form (eval, no grad, the mid BN with running statistics).
+  bool folds();
+  // Inference from the normalised input xb and its ReLU r: (skip path, h), the block's output
+  // being skip + SE(h).
+  std::pair<torch::Tensor, torch::Tensor> paths_eval(const torch::Tensor& xb, const torch::Tensor& r);
   int64_t stride;
   torch::nn::BatchNorm2d bn{nullptr};           // pre-normalisation
   torch::nn::Sequential skip_connect{nullptr};  // MaxPool3x3(p1), Conv 1×1; stride-2 blocks only
