@@ -23,6 +23,7 @@
 
 #include "audio/wav.h"
 #include "common/runtime.h"
+#include "features/fftw_magnitude.h"
 #include "features/stft.h"
 #include "features/stft_pool.h"
 #include "expect.h"
@@ -372,21 +373,39 @@ static void test_stft_pool() {
   }
 }
 
+// Three clips per call: rows of 1 001 floats start off FFTW's alignment (its copy path), rows of
+// 1 000 on it; 288 000 is the FFT branch's 18 s length. Both paths: FFTW (where built) and ATen.
 static void test_fft_magnitude() {
-  for (int64_t L : {1000, 1001}) {
-    const std::vector<float> x = random_signal(L, 7);
-    const torch::Tensor got = asd::features::fft_magnitude(torch::tensor(x).unsqueeze(0)).to(torch::kFloat64);
-    EXPECT(got.size(0) == 1 && got.size(1) == L / 2 + 1);
-    double err = 0, scale = 0;
-    for (int64_t k = 0; k <= L / 2; ++k) {
-      std::complex<double> acc = 0;
-      for (int64_t j = 0; j < L; ++j) acc += double(x[j]) * std::polar(1.0, -2.0 * M_PI * double((j * k) % L) / L);
-      err = std::max(err, std::abs(got[0][k].item<double>() - std::abs(acc)));
-      scale = std::max(scale, std::abs(acc));
+  for (int64_t L : {1000, 1001, 288000}) {
+    const int64_t B = 3;
+    std::vector<std::vector<float>> xs;
+    std::vector<torch::Tensor> rows;
+    for (int64_t b = 0; b < B; ++b) {
+      xs.push_back(random_signal(L, 7 + b));
+      rows.push_back(torch::tensor(xs.back()));
     }
-    std::printf("fft_magnitude L %lld: %lld bins, rel error %.2e\n", (long long)L, (long long)got.size(1), err / scale);
-    EXPECT(err / scale <= 1e-5);
+    const torch::Tensor wave = torch::stack(rows);
+    EXPECT(asd::features::fftw_magnitude(wave).defined() == asd::features::have_fftw());
+    const int64_t step = L > 10000 ? 997 : 1;  // bins checked against the float64 DFT
+    for (const bool fast : {true, false}) {
+      asd::set_cpu_fast_stft(fast);
+      const torch::Tensor got = asd::features::fft_magnitude(wave).to(torch::kFloat64);
+      EXPECT(got.size(0) == B && got.size(1) == L / 2 + 1);
+      double err = 0, scale = 0;
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t k = 0; k <= L / 2; k += step) {
+          std::complex<double> acc = 0;
+          for (int64_t j = 0; j < L; ++j) acc += double(xs[b][j]) * std::polar(1.0, -2.0 * M_PI * double((j * k) % L) / L);
+          err = std::max(err, std::abs(got[b][k].item<double>() - std::abs(acc)));
+          scale = std::max(scale, std::abs(acc));
+        }
+      }
+      std::printf("fft_magnitude L %lld (%s): %lld bins, rel error %.2e\n", (long long)L,
+                  fast && asd::features::have_fftw() ? "FFTW" : "ATen", (long long)got.size(1), err / scale);
+      EXPECT(err / scale <= 1e-5);
+    }
   }
+  asd::set_cpu_fast_stft(true);
 }
 
 static void test_crop_or_tile() {

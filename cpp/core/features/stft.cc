@@ -9,6 +9,7 @@
 #include <ATen/Parallel.h>
 
 #include "common/runtime.h"
+#include "features/fftw_magnitude.h"
 #include "features/stft_avx512.h"
 
 namespace asd::features {
@@ -232,6 +233,10 @@ torch::Tensor Stft::forward_subtract(const torch::Tensor& wave, const SpectralSu
 torch::Tensor fft_magnitude(const torch::Tensor& wave) {
   TORCH_CHECK(wave.dim() == 1 || wave.dim() == 2, "FFT: expected a (B, L) or (L) wave, got ", wave.dim(),
               " dimensions");
+  if (cpu_fast_stft()) {
+    const torch::Tensor m = fftw_magnitude(wave);
+    if (m.defined()) return m;
+  }
   const torch::Tensor spec = torch::fft::rfft(wave);
   return magnitude(spec, 0, spec.size(-1));
 }
