@@ -121,24 +121,18 @@ torch::Tensor ResNetBlockImpl::conv_bn_folded(const torch::Tensor& x) {
   return torch::conv2d(x, weight, bias, stride, /*padding=*/1);  // as built in the constructor
 }
 
-bool ResNetBlockImpl::folds() {
-  return !is_training() && !torch::GradMode::is_enabled() &&
-         layer[2]->as<tnn::BatchNorm2dImpl>()->options.track_running_stats();
-}
-
-std::pair<torch::Tensor, torch::Tensor> ResNetBlockImpl::paths_eval(const torch::Tensor& xb, const torch::Tensor& r) {
-  const torch::Tensor h = layer[4]->as<tnn::Conv2dImpl>()->forward(torch::relu(conv_bn_folded(r)));
-  return {stride == 1 ? xb : skip_connect->forward(xb), h};
-}
-
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
-  const torch::Tensor xb = bn->forward(x);
-  if (folds()) {
-    auto [skip, h] = paths_eval(xb, torch::relu(xb));
-    return additional_layer->gate(skip, h);
+  auto xb = bn->forward(x);
+  const auto& mid = layer[2]->as<tnn::BatchNorm2dImpl>()->options;
+  torch::Tensor h;
+  if (!is_training() && !torch::GradMode::is_enabled() && mid.track_running_stats()) {
+    h = torch::relu(conv_bn_folded(torch::relu(xb)));
+    h = layer[4]->as<tnn::Conv2dImpl>()->forward(h);
+  } else {
+    h = layer->forward(xb);
   }
   // skip + SE(h) (no activation after the addition)
-  return additional_layer->gate(stride == 1 ? xb : skip_connect->forward(xb), layer->forward(xb));
+  return additional_layer->gate(stride == 1 ? xb : skip_connect->forward(xb), h);
 }
 
 // --- FFT branch ---
@@ -249,29 +243,7 @@ torch::Tensor Conv2dEncoderImpl::forward(const torch::Tensor& spec) {
   // BatchNorm, ReLU and pooling after it keeps NHWC and oneDNN skips its per-layer reorders.
   x = x.is_cpu() && cpu_channels_last() ? x.unsqueeze(-1).permute({0, 3, 1, 2}) : x.unsqueeze(1);
   x = layers[0]->as<FirstConvImpl>()->forward(x);
-  std::vector<ResNetBlockImpl*> blocks;
-  for (size_t i = 1; i < layers->size(); ++i) {
-    for (auto& b : *layers[i]->as<tnn::SequentialImpl>()) blocks.push_back(b.ptr()->as<ResNetBlockImpl>());
-  }
-  if (blocks.front()->folds()) {
-    // Inference: each block's gated sum goes straight into the next block's BatchNorm and ReLU
-    // (one pass, nn/se_gate.h), so no block output is written only to be normalised.
-    torch::Tensor xb = blocks.front()->bn->forward(x), r = torch::relu(xb);
-    for (size_t i = 0; i < blocks.size(); ++i) {
-      auto [skip, h] = blocks[i]->paths_eval(xb, r);
-      if (i + 1 == blocks.size()) {
-        x = blocks[i]->additional_layer->gate(skip, h);
-        break;
-      }
-      auto& se = *blocks[i]->additional_layer;
-      auto next = se_gate_norm(skip, h, se.layer1[0]->as<tnn::LinearImpl>()->weight,
-                               se.layer2[0]->as<tnn::LinearImpl>()->weight, *blocks[i + 1]->bn);
-      xb = next.y;
-      r = next.r;
-    }
-  } else {
-    for (auto* b : blocks) x = b->forward(x);
-  }
+  for (size_t i = 1; i < layers->size(); ++i) x = layers[i]->as<tnn::SequentialImpl>()->forward(x);
   return aggregate_layer->forward(x.amax(3));  // max over time, then channel-major flatten
 }
 

@@ -12,7 +12,6 @@
 #include <array>
 #include <cstdint>
 #include <optional>
-#include <utility>
 #include <vector>
 
 #include "features/stft.h"
@@ -69,11 +68,6 @@ struct ResNetBlockImpl : torch::nn::Module {
   ResNetBlockImpl(int64_t c_in, int64_t c_out, int64_t stride, bool use_bias);
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor conv_bn_folded(const torch::Tensor& x);  // layer[1..2] with BN folded (eval)
-  // Whether the block runs its inference form (eval, no grad, the mid BN with running statistics).
-  bool folds();
-  // Inference from the normalised input xb and its ReLU r: (skip path, h), the block's output
-  // being skip + SE(h).
-  std::pair<torch::Tensor, torch::Tensor> paths_eval(const torch::Tensor& xb, const torch::Tensor& r);
   int64_t stride;
   torch::nn::BatchNorm2d bn{nullptr};           // pre-normalisation
   torch::nn::Sequential skip_connect{nullptr};  // MaxPool3x3(p1), Conv 1×1; stride-2 blocks only

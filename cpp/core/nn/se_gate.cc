@@ -24,7 +24,7 @@ constexpr int64_t kLanes = 16, kBlock = 4096;
 namespace isa_avx512 {
 
 // Σ a[i]·b[i] over n contiguous floats (b null: Σ a[i]).
-double dot(const float* a, const float* b, int64_t n) {
+double dot(const float* __restrict__ a, const float* __restrict__ b, int64_t n) {
   double total = 0.0;
   for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
     const int64_t i1 = std::min(n, i0 + kBlock);
@@ -47,7 +47,7 @@ double dot(const float* a, const float* b, int64_t n) {
 }
 
 // Channels-last: out[c] = Σ_p a[p·C + c]·b[p·C + c] over S pixels (b null: Σ_p a[p·C + c]).
-void dot_channels(const float* a, const float* b, int64_t S, int64_t C, double* out, float* acc) {
+void dot_channels(const float* __restrict__ a, const float* __restrict__ b, int64_t S, int64_t C, double* __restrict__ out, float* __restrict__ acc) {
   for (int64_t c = 0; c < C; ++c) out[c] = 0.0;
   for (int64_t p0 = 0; p0 < S; p0 += 256) {
     const int64_t p1 = std::min(S, p0 + 256);
@@ -66,38 +66,16 @@ void dot_channels(const float* a, const float* b, int64_t S, int64_t C, double* 
 }
 
 // out[i] = g[i]·s + k over n floats.
-void scale_shift(const float* g, float s, float k, float* out, int64_t n) {
+void scale_shift(const float* __restrict__ g, float s, float k, float* __restrict__ out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = g[i] * s + k;
 }
 
 // Channels-last: out[p·C + c] = g[p·C + c]·s[c] + k[c].
-void scale_shift_channels(const float* g, const float* s, const float* k, float* out, int64_t S, int64_t C) {
+void scale_shift_channels(const float* __restrict__ g, const float* __restrict__ s, const float* __restrict__ k, float* __restrict__ out, int64_t S, int64_t C) {
   for (int64_t p = 0; p < S; ++p) {
     const float* gp = g + p * C;
     float* op = out + p * C;
     for (int64_t c = 0; c < C; ++c) op[c] = gp[c] * s[c] + k[c];
-  }
-}
-
-// y = base·a + h·sa + b, r = max(y, 0) over n floats of one planar row (per-row constants).
-void gated_norm(const float* base, const float* h, float a, float sa, float b, float* y, float* r, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = base[i] * a + h[i] * sa + b;
-    y[i] = v;
-    r[i] = v > 0.0f ? v : 0.0f;
-  }
-}
-
-// Channels-last: the same with per-channel a, b and per-(clip, channel) sa.
-void gated_norm_channels(const float* base, const float* h, const float* a, const float* sa, const float* b,
-                         float* y, float* r, int64_t S, int64_t C) {
-  for (int64_t p = 0; p < S; ++p) {
-    const int64_t o = p * C;
-    for (int64_t c = 0; c < C; ++c) {
-      const float v = base[o + c] * a[c] + h[o + c] * sa[c] + b[c];
-      y[o + c] = v;
-      r[o + c] = v > 0.0f ? v : 0.0f;
-    }
   }
 }
 
@@ -225,50 +203,6 @@ torch::Tensor se_gate_reference(const torch::Tensor& base, const torch::Tensor& 
   const torch::Tensor s = torch::sigmoid(torch::relu(h.mean(spatial).mm(w1.t())).mm(w2.t()));
   const torch::Tensor gate = s.view(gate_shape(h));
   return base.defined() ? torch::addcmul(base, h, gate) : h * gate;
-}
-
-GatedNorm se_gate_norm(const torch::Tensor& base, const torch::Tensor& h, const torch::Tensor& w1,
-                       const torch::Tensor& w2, torch::nn::BatchNorm2dImpl& bn) {
-  const bool stats = !bn.is_training() && bn.options.track_running_stats() && bn.running_mean.defined() &&
-                     bn.running_var.defined() && bn.running_mean.scalar_type() == torch::kFloat32;
-  if (!stats || !base.defined() || !fused_applies(base, h, w1, w2) ||
-      !base.is_contiguous(format_of(layout_of(h)))) {
-    const torch::Tensor y = bn.forward(se_gate_reference(base, h, w1, w2));
-    return {y, torch::relu(y)};
-  }
-  RECORD_FUNCTION("asd::se_gate_norm", std::vector<c10::IValue>());
-  const Layout l = layout_of(h);
-  const torch::Tensor m = channel_sums(h, torch::Tensor(), l) / static_cast<double>(l.S);
-  const torch::Tensor s = torch::sigmoid(torch::relu(m.mm(w1.t())).mm(w2.t()));
-  torch::Tensor a = torch::rsqrt(bn.running_var + bn.options.eps());
-  if (bn.options.affine()) a = a * bn.weight;
-  torch::Tensor b = -bn.running_mean * a;
-  if (bn.options.affine()) b = b + bn.bias;
-  a = a.to(torch::kFloat32).contiguous();
-  b = b.to(torch::kFloat32).contiguous();
-  const torch::Tensor sa = (s * a).contiguous();  // (B, C)
-
-  const auto format = format_of(l);
-  torch::Tensor y = torch::empty_like(h, format), r = torch::empty_like(h, format);
-  const float *bp = base.data_ptr<float>(), *hp = h.data_ptr<float>(), *ap = a.data_ptr<float>(),
-              *sap = sa.data_ptr<float>(), *cp = b.data_ptr<float>();
-  float *yp = y.data_ptr<float>(), *rp = r.data_ptr<float>();
-  if (l.channels_last) {
-    at::parallel_for(0, l.B, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t n = b0; n < b1; ++n) {
-        const int64_t o = n * l.S * l.C;
-        isa_avx512::gated_norm_channels(bp + o, hp + o, ap, sap + n * l.C, cp, yp + o, rp + o, l.S, l.C);
-      }
-    });
-  } else {
-    at::parallel_for(0, l.B * l.C, 1, [&](int64_t r0, int64_t r1) {
-      for (int64_t row = r0; row < r1; ++row) {
-        const int64_t c = row % l.C, o = row * l.S;
-        isa_avx512::gated_norm(bp + o, hp + o, ap[c], sap[row], cp[c], yp + o, rp + o, l.S);
-      }
-    });
-  }
-  return {y, r};
 }
 
 torch::Tensor se_gate(const torch::Tensor& base, const torch::Tensor& h, const torch::Tensor& w1,

@@ -17,17 +17,6 @@ namespace asd::nn {
 torch::Tensor se_gate(const torch::Tensor& base, const torch::Tensor& h, const torch::Tensor& w1,
                       const torch::Tensor& w2);
 
-// Inference: the gated sum fed straight into the next residual block's pre-BatchNorm (running
-// statistics) and its ReLU: y = bn(base + h · gates(h)), r = relu(y). One pass over base and h
-// writes y and r where ATen makes three (addcmul, batch_norm, relu); the gates' mean is the same
-// kernel as the training function's. Planar or channels-last float32 on AVX-512 CPUs, a BatchNorm
-// in eval mode with running statistics; anything else runs the layers.
-struct GatedNorm {
-  torch::Tensor y, r;
-};
-GatedNorm se_gate_norm(const torch::Tensor& base, const torch::Tensor& h, const torch::Tensor& w1,
-                       const torch::Tensor& w2, torch::nn::BatchNorm2dImpl& bn);
-
 // The ATen composite (the reference the fused path is tested against, and the fallback).
 torch::Tensor se_gate_reference(const torch::Tensor& base, const torch::Tensor& h, const torch::Tensor& w1,
                                 const torch::Tensor& w2);
