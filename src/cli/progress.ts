@@ -103,7 +103,7 @@ export class Meter {
   private total = 0;
   private key = '';
   constructor(private readonly now: () => number) {}
-  /** Records `done`; returns true when a new segment started (another key, fewer done, other total). */
+  /** Records `done` of `total`; returns true when a new segment started (another key, fewer done, other total). */
   update(key: string, done: number, total: number): boolean {
     const k = `${key}\u0000${total}`;
     if (k !== this.key || done < this.last) {
@@ -126,8 +126,8 @@ export class Meter {
     return dt > minDt && this.last > this.v0 ? (this.last - this.v0) / dt : NaN;
   }
   /** Seconds left; unknown during the first half second (a rate from two updates says little). */
-  eta(total: number): number {
-    return this.elapsed() >= 0.5 ? (total - this.last) / this.rate() : NaN;
+  eta(): number {
+    return this.elapsed() >= 0.5 ? (this.total - this.last) / this.rate() : NaN;
   }
 }
 
@@ -188,7 +188,7 @@ export function progressBar(title: string, options: ProgressOptions & { unit?: s
   const o = defaults(options);
   const meter = new Meter(o.now);
   const text = (done: number, total: number, label: string, info?: ProgressInfo) =>
-    progressLine({ title, label, done, total, rate: meter.rate(), eta: meter.eta(total), elapsed: meter.elapsed(), unit: options.unit, info });
+    progressLine({ title, label, done, total, rate: meter.rate(), eta: meter.eta(), elapsed: meter.elapsed(), unit: options.unit, info });
   if (!o.tty) {
     const throttle = new LineThrottle(o);
     return {
@@ -264,7 +264,7 @@ export class RunProgress {
     const label = k < 0 ? `${step} ${machine}` : `${step} ${machine} (machine ${k + 1}/${this.machines.length})`;
     const overall = this.overallText(step, machine, done, total);
     const unit = step === 'train' ? 'step' : step === 'score' ? 'row' : step === 'extract' ? 'clip' : 'it';
-    const line = progressLine({ title: this.title, label, done, total, rate: this.meter.rate(), eta: this.meter.eta(total), elapsed: this.meter.elapsed(), unit, info });
+    const line = progressLine({ title: this.title, label, done, total, rate: this.meter.rate(), eta: this.meter.eta(), elapsed: this.meter.elapsed(), unit, info });
     if (!this.o.tty) {
       if (fresh) this.throttle.reset();
       if (this.throttle.due(done, total)) {
