@@ -80,6 +80,35 @@ void mixup_formula() {
          torch::equal(d.mixed, d2.mixed));
 }
 
+// The CPU float32 one-pass kernel against the ATen composite it replaces (gather, products, sum,
+// select): bit-identical, for rows longer than one parallel chunk (2^15 floats, so chunks start
+// and end inside rows) and for short rows; other dtypes and layouts take the composite.
+void mixup_one_pass_matches_composite() {
+  auto composite = [](const torch::Tensor& t, const MixupDraw& d) {
+    std::vector<int64_t> shape(static_cast<size_t>(t.dim()), 1);
+    shape[0] = t.size(0);
+    const auto lam = d.lambda.to(t.scalar_type()).view(shape);
+    const auto mixture = lam * t + (1 - lam) * t.index_select(0, d.perm);
+    return torch::where(d.mixed.view(shape), mixture, t);
+  };
+  for (const auto& shape : std::vector<std::vector<int64_t>>{{5, 40001}, {9, 2, 7}, {64, 187}}) {
+    auto g0 = gen(21);
+    const auto t = torch::randn(shape, g0, torch::TensorOptions());
+    const auto d = draw_mixup(shape[0], 0.5, gen(22));
+    EXPECT(d.mixed.any().item<bool>() && !d.mixed.all().item<bool>());
+    const auto out = apply_mixup(t, d);
+    EXPECT(torch::equal(out, composite(t, d)));
+    EXPECT(!torch::equal(out, t));
+  }
+  // A transposed (non-contiguous) float32 tensor and a float64 one: the composite, same values.
+  auto g1 = gen(23);
+  const auto tt = torch::randn({30, 6}, g1, torch::TensorOptions()).t();
+  const auto d = draw_mixup(6, 0.7, gen(24));
+  EXPECT(torch::equal(apply_mixup(tt, d), composite(tt, d)));
+  EXPECT(torch::equal(apply_mixup(tt.contiguous(), d), composite(tt, d)));
+  EXPECT(torch::equal(apply_mixup(tt.to(torch::kFloat64), d), composite(tt.to(torch::kFloat64), d)));
+}
+
 void mixup_identity_and_determinism() {
   const int64_t B = 16;
   auto g0 = gen(2);
@@ -315,6 +344,7 @@ int main() {
   torch::manual_seed(0);
   return run_tests({{"mixup_formula", mixup_formula},
                     {"mixup_identity_and_determinism", mixup_identity_and_determinism},
+                    {"mixup_one_pass_matches_composite", mixup_one_pass_matches_composite},
                     {"mixup_errors", mixup_errors},
                     {"specaug_spectrogram_masks", specaug_spectrogram_masks},
                     {"specaug_stft_roundtrip", specaug_stft_roundtrip},

@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <type_traits>
 
+#include "audio/pcm16_direct.h"
 #include "audio/sndfile_io.h"
 #include "common/parallel.h"
 
@@ -126,6 +127,11 @@ void decode_opened(const std::string& path, Opened& opened, const DecodeOptions&
   }
 
   const int64_t channels = info.channels;
+  // 16-bit PCM WAV: samples read straight from the data chunk (audio/pcm16_direct.h) while the
+  // file's chunks agree with libsndfile; libsndfile reads from where that stops otherwise.
+  const int major = info.format & SF_FORMAT_TYPEMASK;
+  bool direct = known_length && (info.format & SF_FORMAT_SUBMASK) == SF_FORMAT_PCM_16 &&
+                (major == SF_FORMAT_WAV || major == SF_FORMAT_WAVEX);
   std::vector<float> interleaved;
   std::vector<std::vector<float>> mono(R), resampled(R);
   int64_t read = 0;
@@ -134,7 +140,16 @@ void decode_opened(const std::string& path, Opened& opened, const DecodeOptions&
     sf_count_t got = 0;
     if (want > 0) {
       interleaved.resize(static_cast<size_t>(want * channels));
-      got = std::max<sf_count_t>(sf_readf_float(file, interleaved.data(), want), 0);
+      float* dst = interleaved.data();
+      if (direct && (opened.memory.data ? detail::read_pcm16_direct(opened.memory.data, opened.memory.size, info.frames,
+                                                                     channels, read, want, dst)
+                                        : detail::read_pcm16_direct(path, info.frames, channels, read, want, dst))) {
+        got = want;
+      } else {
+        if (direct && sf_seek(file, read, SEEK_SET) != read) fail(path, "cannot seek to frame " + std::to_string(read));
+        direct = false;
+        got = std::max<sf_count_t>(sf_readf_float(file, dst, want), 0);
+      }
     }
     // libsndfile announced these frames: fewer means the file is cut off or damaged. (A stream
     // of unknown length, e.g. an Ogg file without its last page, just ends.)
