@@ -6,40 +6,42 @@
 #include <cstring>
 #include <vector>
 
+#include "audio/riff.h"
+
 namespace asd::audio::detail {
 namespace {
 
 uint16_t le16(const unsigned char* p) { return uint16_t(p[0] | p[1] << 8); }
-uint32_t le32(const unsigned char* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24; }
 
-// Byte offset of frame 0, or -1: walks the chunks with read_at(pos, dst, n) (false past the end).
+// Byte offset of frame 0 in a RIFF (little-endian) WAVE file whose "fmt " chunk says PCM or
+// extensible PCM with 16 valid bits, `channels` channels and block align 2·channels, and whose
+// "data" chunk, after it, holds exactly `frames` whole frames, all present; -1 otherwise.
 template <typename ReadAt>
-int64_t pcm16_data_offset(uint64_t file_size, int64_t frames, int64_t channels, ReadAt read_at) {
-  unsigned char head[12];
-  if (!read_at(0, head, sizeof(head)) || std::memcmp(head, "RIFF", 4) != 0 || std::memcmp(head + 8, "WAVE", 4) != 0) {
-    return -1;
-  }
+int64_t pcm16_data_offset(uint64_t file_size, int64_t frames, int64_t channels, ReadAt&& read_at) {
+  unsigned char wave[4];
+  if (!read_at(8, wave, sizeof(wave)) || std::memcmp(wave, "WAVE", 4) != 0) return -1;
   bool fmt_ok = false;
-  for (uint64_t pos = 12; pos + 8 <= file_size;) {
-    unsigned char chunk[8];
-    if (!read_at(pos, chunk, sizeof(chunk))) return -1;
-    const uint32_t size = le32(chunk + 4);
-    if (std::memcmp(chunk, "fmt ", 4) == 0) {
+  int64_t offset = -1;
+  walk_riff_chunks(file_size, read_at, [&](const char* id, uint32_t size, uint64_t payload, bool le) {
+    if (!le) return false;  // RIFX: big-endian samples
+    if (std::memcmp(id, "fmt ", 4) == 0) {
       unsigned char f[40] = {};
-      if (size < 16 || !read_at(pos + 8, f, size < 40 ? size : 40)) return -1;
+      if (size < 16 || !read_at(payload, f, size < 40 ? size : 40)) return false;
       const uint16_t tag = le16(f), ch = le16(f + 2), align = le16(f + 12), bits = le16(f + 14);
       // Extensible: 16 valid bits and the PCM sub-format (its GUID starts 01 00).
       const bool extensible_pcm = tag == 0xFFFE && size >= 40 && le16(f + 18) == 16 && le16(f + 24) == 1;
       fmt_ok = (tag == 1 || extensible_pcm) && ch == channels && bits == 16 && align == 2 * channels;
-    } else if (std::memcmp(chunk, "data", 4) == 0) {
-      if (!fmt_ok || size == 0xFFFFFFFFu) return -1;  // no format seen first, or a streaming "unknown size"
-      if (static_cast<int64_t>(size / (2 * channels)) != frames) return -1;
-      if (pos + 8 + uint64_t(frames) * 2 * channels > file_size) return -1;
-      return static_cast<int64_t>(pos + 8);
+      return true;
     }
-    pos += 8 + uint64_t(size) + (size & 1u);  // chunks are word-aligned
-  }
-  return -1;
+    if (std::memcmp(id, "data", 4) != 0) return true;
+    // A format seen first, a known size (not a streaming 0xFFFFFFFF) of exactly `frames` frames, all present.
+    if (fmt_ok && size != 0xFFFFFFFFu && static_cast<int64_t>(size / (2 * channels)) == frames &&
+        payload + uint64_t(frames) * 2 * channels <= file_size) {
+      offset = static_cast<int64_t>(payload);
+    }
+    return false;
+  });
+  return offset;
 }
 
 void to_float(const unsigned char* src, int64_t n, float* dst) {
@@ -88,13 +90,8 @@ bool read_pcm16_direct(const std::string& path, int64_t frames, int64_t channels
 bool read_pcm16_direct(const unsigned char* data, int64_t size, int64_t frames, int64_t channels, int64_t first,
                        int64_t n, float* dst) {
   if (!data || size <= 0 || !valid(frames, channels, first, n)) return false;
-  const uint64_t total = static_cast<uint64_t>(size);
-  auto read_at = [&](uint64_t pos, void* out, size_t len) {
-    if (pos > total || len > total - pos) return false;
-    std::memcpy(out, data + pos, len);
-    return true;
-  };
-  const int64_t offset = pcm16_data_offset(total, frames, channels, read_at);
+  const int64_t offset = pcm16_data_offset(static_cast<uint64_t>(size), frames, channels,
+                                           MemoryReader{data, static_cast<uint64_t>(size)});
   if (offset < 0) return false;
   to_float(data + offset + 2 * first * channels, n * channels, dst);
   return true;

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "audio/riff.h"
+
 namespace asd::audio::detail {
 namespace {
 
@@ -21,11 +23,6 @@ std::mutex g_open_mutex;
 
 // Float samples are nominally in [-1, 1]; beyond this a file is not audio we can score.
 constexpr float kMaxSampleMagnitude = 1000.0f;
-
-uint32_t read_u32(const unsigned char* p, bool little_endian) {
-  return little_endian ? (uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24)
-                       : (uint32_t(p[3]) | uint32_t(p[2]) << 8 | uint32_t(p[1]) << 16 | uint32_t(p[0]) << 24);
-}
 
 }  // namespace
 
@@ -114,37 +111,20 @@ std::string format_name(int format) {
 
 namespace {
 
-// Walks the RIFF chunks ourselves and compares the announced data size with the bytes present;
-// read_at(pos, dst, n) reads n bytes at pos (false past the end). RF64 (sizes in ds64) and the
+// Compares the data chunk's announced size with the bytes present. RF64 (sizes in ds64) and the
 // "unknown size" marker 0xFFFFFFFF written by streaming encoders are not checked.
 template <typename ReadAt>
-std::optional<std::string> riff_shortfall(uint64_t file_size, ReadAt read_at) {
-  unsigned char head[12];
-  if (!read_at(0, head, sizeof(head))) return std::nullopt;
-  bool le;
-  if (std::memcmp(head, "RIFF", 4) == 0) {
-    le = true;
-  } else if (std::memcmp(head, "RIFX", 4) == 0) {
-    le = false;
-  } else {
-    return std::nullopt;
-  }
-  uint64_t pos = 12;
-  while (pos + 8 <= file_size) {
-    unsigned char chunk[8];
-    if (!read_at(pos, chunk, sizeof(chunk))) break;
-    const uint32_t size = read_u32(chunk + 4, le);
-    if (std::memcmp(chunk, "data", 4) == 0) {
-      const uint64_t present = file_size - (pos + 8);
-      if (size != 0xFFFFFFFFu && size > present) {
-        return "data chunk announces " + std::to_string(size) + " bytes, only " + std::to_string(present) +
-               " present";
-      }
-      return std::nullopt;
+std::optional<std::string> riff_shortfall(uint64_t file_size, ReadAt&& read_at) {
+  std::optional<std::string> shortfall;
+  walk_riff_chunks(file_size, read_at, [&](const char* id, uint32_t size, uint64_t payload, bool) {
+    if (std::memcmp(id, "data", 4) != 0) return true;
+    const uint64_t present = file_size - payload;
+    if (size != 0xFFFFFFFFu && size > present) {
+      shortfall = "data chunk announces " + std::to_string(size) + " bytes, only " + std::to_string(present) + " present";
     }
-    pos += 8 + uint64_t(size) + (size & 1u);  // chunks are word-aligned
-  }
-  return std::nullopt;
+    return false;
+  });
+  return shortfall;
 }
 
 }  // namespace
@@ -155,19 +135,15 @@ std::optional<std::string> data_chunk_shortfall(const std::string& path) {
   std::error_code ec;
   const uint64_t file_size = fs::file_size(path, ec);
   if (ec) return std::nullopt;
-  return riff_shortfall(file_size, [&](uint64_t pos, unsigned char* dst, size_t n) {
+  return riff_shortfall(file_size, [&](uint64_t pos, void* dst, size_t n) {
     in.seekg(static_cast<std::streamoff>(pos));
-    return static_cast<bool>(in.read(reinterpret_cast<char*>(dst), static_cast<std::streamsize>(n)));
+    return static_cast<bool>(in.read(static_cast<char*>(dst), static_cast<std::streamsize>(n)));
   });
 }
 
 std::optional<std::string> data_chunk_shortfall(const unsigned char* data, int64_t size) {
-  const uint64_t total = size > 0 ? static_cast<uint64_t>(size) : 0;
-  return riff_shortfall(total, [&](uint64_t pos, unsigned char* dst, size_t n) {
-    if (pos > total || n > total - pos) return false;
-    std::memcpy(dst, data + pos, n);
-    return true;
-  });
+  return riff_shortfall(size > 0 ? static_cast<uint64_t>(size) : 0,
+                        MemoryReader{data, size > 0 ? static_cast<uint64_t>(size) : 0});
 }
 
 void tile_into(const float* src, int64_t n, float* dst, int64_t length) {

@@ -33,10 +33,6 @@ torch::Tensor crop_at(const torch::Tensor& wave, int64_t length, std::mt19937_64
   return tiled.narrow(-1, offset, length);
 }
 
-}  // namespace
-
-namespace {
-
 // read_wav; `min_floats` > 0 sizes the samples' block at least that large (a transient clip).
 torch::Tensor read_wav_into_block(const std::string& path, Channel channel, int64_t min_floats) {
   SF_INFO info{};
